@@ -1,0 +1,1 @@
+//! portleak as a DbgEng extension DLL.

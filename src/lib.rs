@@ -1,0 +1,9 @@
+//! portleak: who holds the TCP/UDP ports of a Windows machine, from a kernel crash dump or
+//! from inside the debugger.
+//!
+//! One analysis engine, two front doors: the CLI (`src/main.rs`, over [`offline`]) and the
+//! DbgEng extension in `ext/`. The engine reads the target only through [`target::Target`].
+
+pub mod target;
+
+pub use target::{ModuleInfo, Target, TargetClock, TargetError, TargetExt};

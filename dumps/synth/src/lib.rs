@@ -1,0 +1,1 @@
+//! Synthetic Windows: scenario-driven kernel dumps that look real to a walker.

@@ -4,6 +4,7 @@
 //! One analysis engine, two front doors: the CLI (`src/main.rs`, over [`offline`]) and the
 //! DbgEng extension in `ext/`. The engine reads the target only through [`target::Target`].
 
+pub mod render;
 pub mod target;
 
 pub use target::{ModuleInfo, Target, TargetClock, TargetError, TargetExt};

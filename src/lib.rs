@@ -4,7 +4,11 @@
 //! One analysis engine, two front doors: the CLI (`src/main.rs`, over [`offline`]) and the
 //! DbgEng extension in `ext/`. The engine reads the target only through [`target::Target`].
 
+pub mod diag;
+pub mod kernel;
 pub mod render;
 pub mod target;
+pub mod testing;
+pub mod walk;
 
 pub use target::{ModuleInfo, Target, TargetClock, TargetError, TargetExt};

@@ -93,6 +93,13 @@ pub trait Target {
         TargetClock::default()
     }
 
+    /// The OS build number as the back end knows it outside memory (dump header MinorVersion,
+    /// `IDebugControl::GetSystemVersion`). KUSER_SHARED_DATA has no NtBuildNumber before Windows
+    /// 10 (dump-format-facts 1.8), so on 7601 this is one of the engine's two sources.
+    fn build_number(&self) -> Option<u32> {
+        None
+    }
+
     /// True once the user asked to stop; long walks poll this and return partial results.
     fn interrupted(&self) -> bool {
         false

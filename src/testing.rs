@@ -1,0 +1,134 @@
+//! An in-memory [`Target`] for tests of the engine and of the extension's fake debugger.
+//!
+//! Memory is sparse (4 KiB pages created on write); symbols, types and modules are plain maps.
+//! Unwritten memory is unreadable, as absent pages are in a kernel dump.
+
+use crate::target::{ModuleInfo, Target, TargetClock, TargetError};
+use std::cell::Cell;
+use std::collections::HashMap;
+
+const PAGE: u64 = 0x1000;
+
+#[derive(Debug, Default, Clone)]
+pub struct MemTarget {
+    pages: HashMap<u64, Box<[u8; PAGE as usize]>>,
+    pub symbols: HashMap<(String, String), u64>,
+    pub types: HashMap<(String, String), u64>,
+    pub fields: HashMap<(String, String, String), u64>,
+    pub modules: Vec<ModuleInfo>,
+    pub clock: TargetClock,
+    pub build: Option<u32>,
+    /// When set, `interrupted()` answers true after this many calls.
+    pub interrupt_after: Option<u64>,
+    polls: Cell<u64>,
+}
+
+impl MemTarget {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes bytes, creating pages as needed.
+    pub fn put(&mut self, va: u64, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            let a = va.wrapping_add(i as u64);
+            let page = self.pages.entry(a & !(PAGE - 1)).or_insert_with(|| Box::new([0; PAGE as usize]));
+            page[(a & (PAGE - 1)) as usize] = *b;
+        }
+    }
+    pub fn put_u16(&mut self, va: u64, v: u16) {
+        self.put(va, &v.to_le_bytes());
+    }
+    pub fn put_u32(&mut self, va: u64, v: u32) {
+        self.put(va, &v.to_le_bytes());
+    }
+    pub fn put_u64(&mut self, va: u64, v: u64) {
+        self.put(va, &v.to_le_bytes());
+    }
+    /// Makes a page readable (zero-filled) without writing data.
+    pub fn map_page(&mut self, va: u64) {
+        self.pages.entry(va & !(PAGE - 1)).or_insert_with(|| Box::new([0; PAGE as usize]));
+    }
+    /// Forgets a page, making it unreadable (a page missing from the dump).
+    pub fn unmap_page(&mut self, va: u64) {
+        self.pages.remove(&(va & !(PAGE - 1)));
+    }
+    pub fn add_symbol(&mut self, module: &str, name: &str, va: u64) {
+        self.symbols.insert((module.into(), name.into()), va);
+    }
+    pub fn add_field(&mut self, module: &str, ty: &str, field: &str, off: u64) {
+        self.fields.insert((module.into(), ty.into(), field.into()), off);
+    }
+}
+
+impl Target for MemTarget {
+    fn read_virtual(&self, va: u64, buf: &mut [u8]) -> Result<usize, TargetError> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = va.wrapping_add(done as u64);
+            let Some(page) = self.pages.get(&(a & !(PAGE - 1))) else { break };
+            let off = (a & (PAGE - 1)) as usize;
+            let n = (PAGE as usize - off).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&page[off..off + n]);
+            done += n;
+        }
+        if done == 0 && !buf.is_empty() {
+            return Err(TargetError::Unreadable {
+                va,
+                len: buf.len(),
+                reason: "page not present in the test memory".into(),
+            });
+        }
+        Ok(done)
+    }
+
+    fn modules(&self) -> Result<Vec<ModuleInfo>, TargetError> {
+        Ok(self.modules.clone())
+    }
+
+    fn symbol_address(&self, module: &str, symbol: &str) -> Result<u64, TargetError> {
+        self.symbols.get(&(module.into(), symbol.into())).copied().ok_or_else(|| TargetError::NoSymbol {
+            module: module.into(),
+            symbol: symbol.into(),
+            reason: "not in the test symbol map".into(),
+        })
+    }
+
+    fn type_size(&self, module: &str, ty: &str) -> Result<u64, TargetError> {
+        self.types.get(&(module.into(), ty.into())).copied().ok_or_else(|| TargetError::NoType {
+            module: module.into(),
+            ty: ty.into(),
+            field: None,
+            reason: "not in the test type map".into(),
+        })
+    }
+
+    fn field_offset(&self, module: &str, ty: &str, field: &str) -> Result<u64, TargetError> {
+        self.fields.get(&(module.into(), ty.into(), field.into())).copied().ok_or_else(|| {
+            TargetError::NoType {
+                module: module.into(),
+                ty: ty.into(),
+                field: Some(field.into()),
+                reason: "not in the test type map".into(),
+            }
+        })
+    }
+
+    fn clock(&self) -> TargetClock {
+        self.clock
+    }
+
+    fn build_number(&self) -> Option<u32> {
+        self.build
+    }
+
+    fn interrupted(&self) -> bool {
+        let n = self.polls.get() + 1;
+        self.polls.set(n);
+        self.interrupt_after.is_some_and(|k| n > k)
+    }
+
+    fn describe(&self) -> String {
+        "in-memory test target".into()
+    }
+}

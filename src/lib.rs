@@ -6,6 +6,8 @@
 
 pub mod diag;
 pub mod kernel;
+pub mod model;
+pub mod tcpip;
 pub mod render;
 pub mod target;
 pub mod testing;

@@ -1,0 +1,3 @@
+//! Walkers of tcpip.sys's endpoint structures.
+
+pub mod hash;

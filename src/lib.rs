@@ -4,13 +4,18 @@
 //! One analysis engine, two front doors: the CLI (`src/main.rs`, over [`offline`]) and the
 //! DbgEng extension in `ext/`. The engine reads the target only through [`target::Target`].
 
+pub mod afd;
+pub mod analysis;
 pub mod diag;
 pub mod kernel;
 pub mod model;
+pub mod offline;
 pub mod tcpip;
 pub mod render;
+pub mod report;
 pub mod target;
 pub mod testing;
+pub mod time;
 pub mod walk;
 
 pub use target::{ModuleInfo, Target, TargetClock, TargetError, TargetExt};

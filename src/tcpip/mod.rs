@@ -1,3 +1,35 @@
 //! Walkers of tcpip.sys's endpoint structures.
+//!
+//! Two roots cover every endpoint (tcpip-afd-facts 2.2, 2.3): the partition table's hash tables
+//! hold TCBs in every state and the TIME_WAIT entries; the port pools hold listeners, UDP
+//! endpoints and the port bitmap. Objects found from both roots are counted once (by address).
 
 pub mod hash;
+pub mod obj;
+pub mod parse;
+pub mod tables;
+
+use crate::analysis::capacity::PortBitmap;
+use crate::diag::Diagnostics;
+use crate::kernel::Processes;
+use crate::model::{Endpoint, Protocol};
+use crate::target::Target;
+use symbols::layouts::TcpipLayout;
+
+/// What the tcpip walk found.
+#[derive(Debug, Default, Clone)]
+pub struct TcpipScan {
+    pub endpoints: Vec<Endpoint>,
+    pub tcp_ports: Option<PortBitmap>,
+    pub udp_ports: Option<PortBitmap>,
+    pub hash_tables_walked: usize,
+}
+
+/// Walks the partition tables and both port pools.
+pub fn scan(target: &dyn Target, layout: &TcpipLayout, procs: &mut Processes, diag: &mut Diagnostics) -> TcpipScan {
+    let mut p = parse::Parser::new(target, layout, procs, diag);
+    let hash_tables_walked = tables::walk_partitions(&mut p);
+    let tcp_ports = tables::walk_port_pool(&mut p, Protocol::Tcp);
+    let udp_ports = tables::walk_port_pool(&mut p, Protocol::Udp);
+    TcpipScan { endpoints: p.endpoints, tcp_ports, udp_ports, hash_tables_walked }
+}

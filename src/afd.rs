@@ -25,7 +25,12 @@ pub struct AfdScan {
     pub unknown_owner: u64,
 }
 
-pub fn scan(target: &dyn Target, layout: &AfdLayout, procs: &mut Processes, diag: &mut Diagnostics) -> Option<AfdScan> {
+pub fn scan(
+    target: &dyn Target,
+    layout: &AfdLayout,
+    procs: &mut Processes,
+    diag: &mut Diagnostics,
+) -> Option<AfdScan> {
     let head = match target.symbol_address("afd", "AfdEndpointListHead") {
         Ok(h) => h,
         Err(e) => {
@@ -39,9 +44,14 @@ pub fn scan(target: &dyn Target, layout: &AfdLayout, procs: &mut Processes, diag
     for link in links {
         let ep = link.wrapping_sub(u64::from(e.list_link.preferred()));
         // The endpoint starts with a USHORT type signature 0xAFDx (GH v1.4).
-        let sig_ok = target.read_u16(ep + u64::from(e.signature.preferred())).is_ok_and(|s| s & e.signature_mask == e.signature_mask);
+        let sig_ok = target
+            .read_u16(ep + u64::from(e.signature.preferred()))
+            .is_ok_and(|s| s & e.signature_mask == e.signature_mask);
         if !sig_ok {
-            diag.warn("afd-signature", format!("AFD endpoint {ep:#x} lacks the 0xAFDx signature"));
+            diag.warn(
+                "afd-signature",
+                format!("AFD endpoint {ep:#x} lacks the 0xAFDx signature"),
+            );
             continue;
         }
         out.endpoints += 1;

@@ -34,7 +34,11 @@ impl AnalyzeArgs {
         }
     }
     fn options(&self) -> Options {
-        Options { dynamic_range: self.dynamic_range, time_wait_delay: self.time_wait_delay, ..Options::default() }
+        Options {
+            dynamic_range: self.dynamic_range,
+            time_wait_delay: self.time_wait_delay,
+            ..Options::default()
+        }
     }
 }
 
@@ -76,7 +80,11 @@ pub struct EndpointsArgs {
 }
 
 fn parse_state(s: &str) -> Result<TcpState, String> {
-    TcpState::parse(s).ok_or_else(|| format!("'{s}' is not a TCP state (e.g. TIME_WAIT, ESTABLISHED, CLOSE_WAIT, BOUND, LISTENING)"))
+    TcpState::parse(s).ok_or_else(|| {
+        format!(
+            "'{s}' is not a TCP state (e.g. TIME_WAIT, ESTABLISHED, CLOSE_WAIT, BOUND, LISTENING)"
+        )
+    })
 }
 
 fn parse_proto(s: &str) -> Result<Protocol, String> {
@@ -88,8 +96,14 @@ fn parse_proto(s: &str) -> Result<Protocol, String> {
 }
 
 /// Opens a dump and runs the analysis; symbol problems go to stderr.
-fn analyze_dump(path: &Path, args: &AnalyzeArgs, cache: Arc<SymbolCache>, quiet: bool) -> Result<Analysis> {
-    let dump = dumps::Dump::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+fn analyze_dump(
+    path: &Path,
+    args: &AnalyzeArgs,
+    cache: Arc<SymbolCache>,
+    quiet: bool,
+) -> Result<Analysis> {
+    let dump =
+        dumps::Dump::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let target = OfflineTarget::new(&dump, args.symbol_path(), cache);
     let a = analysis::analyze(&target, &args.options());
     if !quiet {
@@ -104,7 +118,12 @@ fn analyze_dump(path: &Path, args: &AnalyzeArgs, cache: Arc<SymbolCache>, quiet:
 }
 
 pub fn report(args: &ReportArgs) -> Result<()> {
-    let a = analyze_dump(&args.dump, &args.analyze, Arc::new(SymbolCache::new()), false)?;
+    let a = analyze_dump(
+        &args.dump,
+        &args.analyze,
+        Arc::new(SymbolCache::new()),
+        false,
+    )?;
     if args.json {
         println!("{}", report::json(&a));
     } else if args.csv {
@@ -118,8 +137,18 @@ pub fn report(args: &ReportArgs) -> Result<()> {
 }
 
 pub fn endpoints(args: &EndpointsArgs) -> Result<()> {
-    let mut a = analyze_dump(&args.dump, &args.analyze, Arc::new(SymbolCache::new()), false)?;
-    let filter = Filter { pid: args.pid, state: args.state, protocol: args.proto, process: args.process.clone() };
+    let mut a = analyze_dump(
+        &args.dump,
+        &args.analyze,
+        Arc::new(SymbolCache::new()),
+        false,
+    )?;
+    let filter = Filter {
+        pid: args.pid,
+        state: args.state,
+        protocol: args.proto,
+        process: args.process.clone(),
+    };
     if args.json || args.csv {
         a.endpoints.retain(|e| filter.matches(e));
         if args.json {
@@ -151,12 +180,21 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     eprintln!("Building the demo dump (Server 2008 R2 SP1, 500 days up, java.exe with 15,000 TIME_WAIT) in {} ...", dir.display());
     let built = synth::demo::build(&dir).context("cannot build the demo dump")?;
     let sym = format!("srv*{}", built.symbols_dir.display());
-    let analyze = AnalyzeArgs { symbols: Some(sym.clone()), dynamic_range: None, time_wait_delay: None };
+    let analyze = AnalyzeArgs {
+        symbols: Some(sym.clone()),
+        dynamic_range: None,
+        time_wait_delay: None,
+    };
     let a = analyze_dump(&built.dump, &analyze, Arc::new(SymbolCache::new()), false)?;
     let mut out = PlainText::default();
     report::report(&a, &mut out);
     print!("{}", out.0);
-    eprintln!("\nDemo files:\n  dump     {}\n  symbols  {}\n  truth    {}", built.dump.display(), built.symbols_dir.display(), built.truth.display());
+    eprintln!(
+        "\nDemo files:\n  dump     {}\n  symbols  {}\n  truth    {}",
+        built.dump.display(),
+        built.symbols_dir.display(),
+        built.truth.display()
+    );
     eprintln!("Try:\n  portleak report {} --symbols '{sym}'\n  portleak endpoints {} --symbols '{sym}' --state TIME_WAIT | head\n  portleak info {}", built.dump.display(), built.dump.display(), built.dump.display());
     Ok(())
 }
@@ -184,7 +222,9 @@ fn collect_dumps(inputs: &[PathBuf]) -> Vec<PathBuf> {
             if let Ok(rd) = std::fs::read_dir(&p) {
                 stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
             }
-        } else if inputs.contains(&p) || p.extension().is_some_and(|e| e.eq_ignore_ascii_case("dmp")) {
+        } else if inputs.contains(&p)
+            || p.extension().is_some_and(|e| e.eq_ignore_ascii_case("dmp"))
+        {
             out.push(p);
         }
     }
@@ -209,10 +249,15 @@ pub fn triage(args: &TriageArgs) -> Result<()> {
     if dumps.is_empty() {
         bail!("no dumps found in {:?}", args.inputs);
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()?;
     let cache = Arc::new(SymbolCache::new());
     let bar = indicatif::ProgressBar::new(dumps.len() as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} dumps {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} dumps {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let rows: Vec<TriageRow> = pool.install(|| {
         dumps
             .par_iter()
@@ -225,11 +270,25 @@ pub fn triage(args: &TriageArgs) -> Result<()> {
                         ok: true,
                         error: None,
                         verdict: Some(a.verdict.level.name().to_string()),
-                        tcp_used_percent: a.capacity.first().map(|c| (c.percent_used * 10.0).round() / 10.0),
-                        top_holder: a.owners.first().map(|o| format!("{} ({})", o.owner.image(), o.dynamic_ports)),
+                        tcp_used_percent: a
+                            .capacity
+                            .first()
+                            .map(|c| (c.percent_used * 10.0).round() / 10.0),
+                        top_holder: a
+                            .owners
+                            .first()
+                            .map(|o| format!("{} ({})", o.owner.image(), o.dynamic_ports)),
                         findings: a.findings.iter().map(|f| f.id.to_string()).collect(),
                     },
-                    Err(e) => TriageRow { dump: d.display().to_string(), ok: false, error: Some(format!("{e:#}")), verdict: None, tcp_used_percent: None, top_holder: None, findings: vec![] },
+                    Err(e) => TriageRow {
+                        dump: d.display().to_string(),
+                        ok: false,
+                        error: Some(format!("{e:#}")),
+                        verdict: None,
+                        tcp_used_percent: None,
+                        top_holder: None,
+                        findings: vec![],
+                    },
                 }
             })
             .collect()
@@ -252,6 +311,11 @@ pub fn triage(args: &TriageArgs) -> Result<()> {
         }
     }
     let stats = cache.stats();
-    eprintln!("{} dumps; PDBs parsed {} times, reused {} times", rows.len(), stats.loads, stats.hits);
+    eprintln!(
+        "{} dumps; PDBs parsed {} times, reused {} times",
+        rows.len(),
+        stats.loads,
+        stats.hits
+    );
     Ok(())
 }

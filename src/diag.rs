@@ -66,7 +66,10 @@ impl Diagnostics {
 
     /// Warning groups in first-seen order.
     pub fn groups(&self) -> Vec<WarningGroup> {
-        self.order.iter().filter_map(|k| self.groups.get(k).cloned()).collect()
+        self.order
+            .iter()
+            .filter_map(|k| self.groups.get(k).cloned())
+            .collect()
     }
 
     pub fn count(&self, kind: &str) -> u64 {

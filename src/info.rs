@@ -92,7 +92,13 @@ pub fn filetime_to_iso8601(ft: u64) -> String {
 /// Uptime in 100 ns units as `Nd HH:MM:SS`.
 pub fn uptime_text(t: u64) -> String {
     let s = t / 10_000_000;
-    format!("{}d {:02}:{:02}:{:02}", s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60)
+    format!(
+        "{}d {:02}:{:02}:{:02}",
+        s / 86_400,
+        s / 3600 % 24,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 impl Info {
@@ -142,18 +148,38 @@ impl Info {
         let mut s = String::new();
         let mut line = |k: &str, v: &dyn std::fmt::Display| s.push_str(&format!("{k:<24}{v}\n"));
         line("Dump", &self.path);
-        line("Dump type", &format_args!("{} ({})", self.dump_type, self.dump_type_name));
+        line(
+            "Dump type",
+            &format_args!("{} ({})", self.dump_type, self.dump_type_name),
+        );
         line("Machine", &self.machine);
-        line("Build", &format_args!("{} (major version {:#x})", self.build, self.major_version));
+        line(
+            "Build",
+            &format_args!("{} (major version {:#x})", self.build, self.major_version),
+        );
         line("Processors", &self.processors);
         line("DirectoryTableBase", &self.dtb);
         line("PsActiveProcessHead", &self.ps_active_process_head);
         line("PsLoadedModuleList", &self.ps_loaded_module_list);
         line("KdDebuggerDataBlock", &self.kd_debugger_data_block);
-        line("Bugcheck", &format_args!("{} ({})", self.bugcheck_code, self.bugcheck_parameters.join(", ")));
+        line(
+            "Bugcheck",
+            &format_args!(
+                "{} ({})",
+                self.bugcheck_code,
+                self.bugcheck_parameters.join(", ")
+            ),
+        );
         line("System time", &self.system_time);
         line("System uptime", &self.system_uptime);
-        line("Physical pages", &format_args!("{} ({} MiB)", self.physical_pages, self.physical_memory_bytes >> 20));
+        line(
+            "Physical pages",
+            &format_args!(
+                "{} ({} MiB)",
+                self.physical_pages,
+                self.physical_memory_bytes >> 20
+            ),
+        );
         line("File size", &self.file_size);
         if !self.comment.is_empty() {
             line("Comment", &self.comment);
@@ -167,7 +193,8 @@ impl Info {
 
 /// Runs `portleak info`.
 pub fn run(args: &InfoArgs) -> Result<()> {
-    let dump = dumps::Dump::open(&args.dump).with_context(|| format!("cannot read {}", args.dump.display()))?;
+    let dump = dumps::Dump::open(&args.dump)
+        .with_context(|| format!("cannot read {}", args.dump.display()))?;
     let info = Info::of(&dump, &args.dump.display().to_string());
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -186,12 +213,24 @@ mod tests {
     #[test]
     fn filetime_conversion() {
         assert_eq!(filetime_to_iso8601(0), "1601-01-01T00:00:00Z");
-        assert_eq!(filetime_to_iso8601(116_444_736_000_000_000), "1970-01-01T00:00:00Z");
-        assert_eq!(filetime_to_iso8601(133_537_248_000_000_000), "2024-03-01T00:00:00Z");
+        assert_eq!(
+            filetime_to_iso8601(116_444_736_000_000_000),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            filetime_to_iso8601(133_537_248_000_000_000),
+            "2024-03-01T00:00:00Z"
+        );
         // 2000-02-29 (leap day of a leap century) 23:59:59.5
-        assert_eq!(filetime_to_iso8601(125_963_423_995_000_000), "2000-02-29T23:59:59.5000000Z");
+        assert_eq!(
+            filetime_to_iso8601(125_963_423_995_000_000),
+            "2000-02-29T23:59:59.5000000Z"
+        );
         // The largest FILETIME must not overflow: 1601 + 2^64 * 100 ns is in May of year 60056.
         assert!(filetime_to_iso8601(u64::MAX).starts_with("60056-05-"));
-        assert_eq!(uptime_text(((3 * 86_400) + 4 * 3600 + 5 * 60 + 6) * 10_000_000), "3d 04:05:06");
+        assert_eq!(
+            uptime_text(((3 * 86_400) + 4 * 3600 + 5 * 60 + 6) * 10_000_000),
+            "3d 04:05:06"
+        );
     }
 }

@@ -124,7 +124,11 @@ pub type NtFallback<'a> = &'a dyn Fn(&str, &str) -> Option<u64>;
 
 impl EprocessOffsets {
     /// Resolves from the target's `nt!_EPROCESS`, falling back field by field to `fallback`.
-    pub fn resolve(target: &dyn Target, fallback: NtFallback<'_>, diag: &mut Diagnostics) -> Result<Self, String> {
+    pub fn resolve(
+        target: &dyn Target,
+        fallback: NtFallback<'_>,
+        diag: &mut Diagnostics,
+    ) -> Result<Self, String> {
         let mut from_fallback = Vec::new();
         let mut get = |field: &str| -> Result<u64, String> {
             match target.field_offset("nt", "_EPROCESS", field) {
@@ -167,15 +171,27 @@ pub struct Processes {
 impl Processes {
     /// Walks PsActiveProcessHead.
     pub fn walk(target: &dyn Target, offsets: EprocessOffsets, diag: &mut Diagnostics) -> Self {
-        let mut me = Self { offsets: Some(offsets), ..Self::default() };
+        let mut me = Self {
+            offsets: Some(offsets),
+            ..Self::default()
+        };
         let head = match target.symbol_address("nt", "PsActiveProcessHead") {
             Ok(h) => h,
             Err(e) => {
-                diag.warn("no-process-list", format!("cannot find the process list: {e}"));
+                diag.warn(
+                    "no-process-list",
+                    format!("cannot find the process list: {e}"),
+                );
                 return me;
             }
         };
-        let (links, end) = walk_list(target, head, MAX_PROCESSES, "process list (PsActiveProcessHead)", diag);
+        let (links, end) = walk_list(
+            target,
+            head,
+            MAX_PROCESSES,
+            "process list (PsActiveProcessHead)",
+            diag,
+        );
         if end == ListEnd::Interrupted {
             diag.warn("interrupted", "process list walk interrupted");
         }
@@ -219,11 +235,15 @@ impl Processes {
             return None;
         }
         self.insert(p);
-        self.by_eprocess.get(&eprocess).and_then(|&i| self.list.get(i))
+        self.by_eprocess
+            .get(&eprocess)
+            .and_then(|&i| self.list.get(i))
     }
 
     pub fn get(&self, eprocess: u64) -> Option<&Process> {
-        self.by_eprocess.get(&eprocess).and_then(|&i| self.list.get(i))
+        self.by_eprocess
+            .get(&eprocess)
+            .and_then(|&i| self.list.get(i))
     }
 
     pub fn by_pid(&self, pid: u64) -> Option<&Process> {
@@ -235,7 +255,11 @@ impl Processes {
     }
 }
 
-fn read_process(target: &dyn Target, eprocess: u64, o: &EprocessOffsets) -> Result<Process, TargetError> {
+fn read_process(
+    target: &dyn Target,
+    eprocess: u64,
+    o: &EprocessOffsets,
+) -> Result<Process, TargetError> {
     let pid = target.read_u64(eprocess + o.unique_process_id)?;
     let mut name = [0u8; 15];
     target.read_exact(eprocess + o.image_file_name, &mut name)?;
@@ -269,15 +293,23 @@ fn read_ksystem_time(target: &dyn Target, va: u64) -> Result<u64, TargetError> {
 
 /// Offset of a KUSER_SHARED_DATA field: the target's type information first, then the constant.
 fn kuser_field(target: &dyn Target, field: &str, constant: u64) -> u64 {
-    target.field_offset("nt", "_KUSER_SHARED_DATA", field).unwrap_or(constant)
+    target
+        .field_offset("nt", "_KUSER_SHARED_DATA", field)
+        .unwrap_or(constant)
 }
 
 /// Reads the clock from KUSER_SHARED_DATA, cross-checked with the target's own figures.
 pub fn read_clock(target: &dyn Target, diag: &mut Diagnostics) -> Clock {
     let base = KUSER_SHARED_DATA;
     let tc = target.clock();
-    let mut clock = Clock { target_uptime_100ns: tc.uptime, ..Clock::default() };
-    match read_ksystem_time(target, base + kuser_field(target, "SystemTime", kuser::SYSTEM_TIME)) {
+    let mut clock = Clock {
+        target_uptime_100ns: tc.uptime,
+        ..Clock::default()
+    };
+    match read_ksystem_time(
+        target,
+        base + kuser_field(target, "SystemTime", kuser::SYSTEM_TIME),
+    ) {
         Ok(t) if t != 0 => clock.system_time = Some(t),
         Ok(_) => diag.warn("clock", "KUSER_SHARED_DATA.SystemTime is zero"),
         Err(e) => diag.warn("clock", format!("KUSER_SHARED_DATA.SystemTime: {e}")),
@@ -288,12 +320,16 @@ pub fn read_clock(target: &dyn Target, diag: &mut Diagnostics) -> Clock {
             diag.note("system time taken from the dump header (KUSER_SHARED_DATA unreadable)");
         }
     }
-    match read_ksystem_time(target, base + kuser_field(target, "InterruptTime", kuser::INTERRUPT_TIME)) {
+    match read_ksystem_time(
+        target,
+        base + kuser_field(target, "InterruptTime", kuser::INTERRUPT_TIME),
+    ) {
         Ok(t) => clock.uptime_100ns = Some(t),
         Err(e) => diag.warn("clock", format!("KUSER_SHARED_DATA.InterruptTime: {e}")),
     }
     let ticks = target.read_u64(base + kuser_field(target, "TickCountQuad", kuser::TICK_COUNT));
-    let mult = target.read_u32(base + kuser_field(target, "TickCountMultiplier", kuser::TICK_COUNT_MULTIPLIER));
+    let mult = target
+        .read_u32(base + kuser_field(target, "TickCountMultiplier", kuser::TICK_COUNT_MULTIPLIER));
     if let (Ok(ticks), Ok(mult)) = (ticks, mult) {
         clock.tick_count = Some(ticks);
         // GetTickCount64 = TickCountQuad * TickCountMultiplier >> 24 (dump-format-facts 1.8).
@@ -316,15 +352,26 @@ pub fn read_clock(target: &dyn Target, diag: &mut Diagnostics) -> Clock {
             );
         }
     }
-    clock.product_type = target.read_u32(base + kuser_field(target, "NtProductType", 0x264)).ok().filter(|p| (1..=3).contains(p));
+    clock.product_type = target
+        .read_u32(base + kuser_field(target, "NtProductType", 0x264))
+        .ok()
+        .filter(|p| (1..=3).contains(p));
     clock
 }
 
 /// Finds the OS version from KUSER_SHARED_DATA, ntoskrnl's file version and the target.
-pub fn read_version(target: &dyn Target, modules: &[ModuleInfo], diag: &mut Diagnostics) -> Option<OsVersion> {
+pub fn read_version(
+    target: &dyn Target,
+    modules: &[ModuleInfo],
+    diag: &mut Diagnostics,
+) -> Option<OsVersion> {
     let base = KUSER_SHARED_DATA;
-    let major = target.read_u32(base + kuser_field(target, "NtMajorVersion", kuser::NT_MAJOR_VERSION)).ok();
-    let minor = target.read_u32(base + kuser_field(target, "NtMinorVersion", kuser::NT_MINOR_VERSION)).ok();
+    let major = target
+        .read_u32(base + kuser_field(target, "NtMajorVersion", kuser::NT_MAJOR_VERSION))
+        .ok();
+    let minor = target
+        .read_u32(base + kuser_field(target, "NtMinorVersion", kuser::NT_MINOR_VERSION))
+        .ok();
     let kernel = modules.iter().find(|m| m.name == "nt");
     let file_version = kernel.and_then(|m| m.file_version);
     let (major, minor) = match (major, minor, file_version) {
@@ -355,7 +402,13 @@ pub fn read_version(target: &dyn Target, modules: &[ModuleInfo], diag: &mut Diag
         diag.warn("version", "OS build unknown");
         return None;
     };
-    Some(OsVersion { major, minor, build, kernel_revision: file_version.map(|v| v[3]), build_source: source })
+    Some(OsVersion {
+        major,
+        minor,
+        build,
+        kernel_revision: file_version.map(|v| v[3]),
+        build_source: source,
+    })
 }
 
 #[cfg(test)]
@@ -405,10 +458,17 @@ mod tests {
         t.put_u32(KUSER_SHARED_DATA + 0x26C, 6);
         t.put_u32(KUSER_SHARED_DATA + 0x270, 1);
         t.put_u32(KUSER_SHARED_DATA + 0x260, 0xdead);
-        let nt = ModuleInfo { name: "nt".into(), file_version: Some([6, 1, 7601, 17514]), ..Default::default() };
+        let nt = ModuleInfo {
+            name: "nt".into(),
+            file_version: Some([6, 1, 7601, 17514]),
+            ..Default::default()
+        };
         let mut d = Diagnostics::new();
         let v = read_version(&t, &[nt], &mut d).unwrap();
-        assert_eq!((v.major, v.minor, v.build, v.build_source), (6, 1, 7601, "kernel-file-version"));
+        assert_eq!(
+            (v.major, v.minor, v.build, v.build_source),
+            (6, 1, 7601, "kernel-file-version")
+        );
         assert!(v.is_nt6_0_or_6_1());
         assert_eq!(v.product_name(true), "Windows Server 2008 R2");
     }

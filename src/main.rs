@@ -6,7 +6,11 @@ mod commands;
 mod info;
 
 #[derive(Parser)]
-#[command(name = "portleak", version, about = "Who holds the TCP/UDP ports: port-exhaustion analysis of Windows kernel dumps")]
+#[command(
+    name = "portleak",
+    version,
+    about = "Who holds the TCP/UDP ports: port-exhaustion analysis of Windows kernel dumps"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

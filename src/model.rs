@@ -79,10 +79,23 @@ impl TcpState {
         }
     }
 
-    /// Parses a netstat name, case-insensitively, with or without underscores.
+    /// Parses a netstat name, case-insensitively, with or without underscores; the RFC 793 short
+    /// forms (LISTEN, SYN_RCVD) that tcpip's own enum and Get-NetTCPConnection use are accepted.
     pub fn parse(s: &str) -> Option<Self> {
-        let norm: String = s.chars().filter(|c| *c != '_' && *c != '-').collect::<String>().to_ascii_uppercase();
-        ALL_STATES.iter().copied().find(|st| st.name().replace('_', "") == norm || (norm == "LISTEN" && *st == Self::Listening))
+        let norm: String = s
+            .chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .collect::<String>()
+            .to_ascii_uppercase();
+        match norm.as_str() {
+            "LISTEN" => return Some(Self::Listening),
+            "SYNRCVD" => return Some(Self::SynReceived),
+            _ => {}
+        }
+        ALL_STATES
+            .iter()
+            .copied()
+            .find(|st| st.name().replace('_', "") == norm)
     }
 }
 
@@ -127,7 +140,11 @@ pub enum ObjectKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Owner {
     /// A process (possibly exited but not yet freed).
-    Process { pid: u64, image: String, eprocess: u64 },
+    Process {
+        pid: u64,
+        image: String,
+        eprocess: u64,
+    },
     /// The System process (pid 4): a kernel-mode client such as a WSK driver.
     Kernel { eprocess: u64 },
     /// tcpip keeps no owner for this object (TIME_WAIT) and none could be inferred.
@@ -199,6 +216,8 @@ mod tests {
         assert_eq!(TcpState::parse("time_wait"), Some(TcpState::TimeWait));
         assert_eq!(TcpState::parse("listen"), Some(TcpState::Listening));
         assert_eq!(TcpState::parse("closewait"), Some(TcpState::CloseWait));
+        assert_eq!(TcpState::parse("SYN_RCVD"), Some(TcpState::SynReceived));
+        assert_eq!(TcpState::parse("FIN_WAIT1"), Some(TcpState::FinWait1));
         assert_eq!(TcpState::parse("nonsense"), None);
     }
 }

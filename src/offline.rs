@@ -62,7 +62,11 @@ impl<'d> OfflineTarget<'d> {
     /// Problems met while listing modules and loading symbols, as sentences.
     pub fn problems(&self) -> Vec<String> {
         let mut v = self.problems.clone();
-        v.extend(self.modules.iter().filter_map(|m| m.identity_problem.as_ref().map(|p| format!("{}: {p}", m.info.image_name))));
+        v.extend(self.modules.iter().filter_map(|m| {
+            m.identity_problem
+                .as_ref()
+                .map(|p| format!("{}: {p}", m.info.image_name))
+        }));
         for (m, r) in self.pdbs.borrow().iter() {
             if let Err(e) = r {
                 v.push(format!("symbols for {m}: {e}"));
@@ -84,7 +88,10 @@ impl<'d> OfflineTarget<'d> {
         let buf = u64::from_le_bytes(hdr[8..16].try_into().ok()?);
         let mut b = vec![0u8; usize::from(len)];
         self.reader.read_exact(Gva(buf), &mut b).ok()?;
-        let w: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let w: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         Some(String::from_utf16_lossy(&w))
     }
 
@@ -92,29 +99,51 @@ impl<'d> OfflineTarget<'d> {
         let head = self.dump.header().ps_loaded_module_list;
         let kldr = symbols::layouts::nt(self.dump.header().minor_version).ok();
         let off = |f: Option<u32>, dflt: u64| f.map_or(dflt, u64::from);
-        let dll_base = off(kldr.as_ref().map(|k| k.kldr.dll_base.preferred()), KLDR_DLL_BASE);
-        let size_of_image = off(kldr.as_ref().map(|k| k.kldr.size_of_image.preferred()), KLDR_SIZE_OF_IMAGE);
-        let base_name = off(kldr.as_ref().map(|k| k.kldr.base_dll_name.preferred()), KLDR_BASE_DLL_NAME);
+        let dll_base = off(
+            kldr.as_ref().map(|k| k.kldr.dll_base.preferred()),
+            KLDR_DLL_BASE,
+        );
+        let size_of_image = off(
+            kldr.as_ref().map(|k| k.kldr.size_of_image.preferred()),
+            KLDR_SIZE_OF_IMAGE,
+        );
+        let base_name = off(
+            kldr.as_ref().map(|k| k.kldr.base_dll_name.preferred()),
+            KLDR_BASE_DLL_NAME,
+        );
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut link = match self.read_u64(head) {
             Some(l) => l,
             None => {
-                self.problems.push(format!("PsLoadedModuleList {head:#x} is not readable: no modules"));
+                self.problems.push(format!(
+                    "PsLoadedModuleList {head:#x} is not readable: no modules"
+                ));
                 return out;
             }
         };
         while link != head && out.len() < MAX_MODULES {
             if !seen.insert(link) || !crate::walk::is_kernel_ptr(link, 8) {
-                self.problems.push(format!("module list broken at {link:#x} after {} modules", out.len()));
+                self.problems.push(format!(
+                    "module list broken at {link:#x} after {} modules",
+                    out.len()
+                ));
                 break;
             }
             let entry = link; // InLoadOrderLinks is at offset 0
             let base = self.read_u64(entry + dll_base).unwrap_or(0);
             let size = self.read_u64(entry + size_of_image).map_or(0, |v| v as u32);
             let image_name = self.unicode_string(entry + base_name).unwrap_or_default();
-            let name = if out.is_empty() { "nt".to_string() } else { module_name(&image_name) };
-            let reader = |rva: u32, buf: &mut [u8]| self.reader.read_best_effort(Gva(base.wrapping_add(u64::from(rva))), buf).0;
+            let name = if out.is_empty() {
+                "nt".to_string()
+            } else {
+                module_name(&image_name)
+            };
+            let reader = |rva: u32, buf: &mut [u8]| {
+                self.reader
+                    .read_best_effort(Gva(base.wrapping_add(u64::from(rva))), buf)
+                    .0
+            };
             let (identity, problem) = match ModuleIdentity::from_reader(&reader, size) {
                 Ok(id) => {
                     let mut p = Vec::new();
@@ -143,7 +172,8 @@ impl<'d> OfflineTarget<'d> {
             link = match self.read_u64(entry) {
                 Some(l) => l,
                 None => {
-                    self.problems.push(format!("module list entry {entry:#x} unreadable"));
+                    self.problems
+                        .push(format!("module list entry {entry:#x} unreadable"));
                     break;
                 }
             };
@@ -152,7 +182,10 @@ impl<'d> OfflineTarget<'d> {
     }
 
     fn module(&self, name: &str) -> Result<&Module, TargetError> {
-        self.modules.iter().find(|m| m.info.name.eq_ignore_ascii_case(name)).ok_or_else(|| TargetError::NoModule(name.into()))
+        self.modules
+            .iter()
+            .find(|m| m.info.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| TargetError::NoModule(name.into()))
     }
 
     fn pdb(&self, name: &str) -> Result<(Arc<Pdb>, u64), String> {
@@ -162,10 +195,18 @@ impl<'d> OfflineTarget<'d> {
             return r.clone().map(|p| (p, base));
         }
         let r = match &m.pdb {
-            Some(id) => self.cache.find_and_load(&self.symbol_path, id, &m.info.image_name).map_err(|e| e.to_string()),
-            None => Err(format!("{} has no readable RSDS record, so its PDB cannot be identified", m.info.image_name)),
+            Some(id) => self
+                .cache
+                .find_and_load(&self.symbol_path, id, &m.info.image_name)
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "{} has no readable RSDS record, so its PDB cannot be identified",
+                m.info.image_name
+            )),
         };
-        self.pdbs.borrow_mut().insert(m.info.name.clone(), r.clone());
+        self.pdbs
+            .borrow_mut()
+            .insert(m.info.name.clone(), r.clone());
         r.map(|p| (p, base))
     }
 }
@@ -173,13 +214,19 @@ impl<'d> OfflineTarget<'d> {
 /// `tcpip.sys` -> `tcpip`, as the debugger names modules.
 fn module_name(image: &str) -> String {
     let file = image.rsplit(['\\', '/']).next().unwrap_or(image);
-    file.rsplit_once('.').map_or(file, |(stem, _)| stem).to_ascii_lowercase()
+    file.rsplit_once('.')
+        .map_or(file, |(stem, _)| stem)
+        .to_ascii_lowercase()
 }
 
 impl Target for OfflineTarget<'_> {
     fn read_virtual(&self, va: u64, buf: &mut [u8]) -> Result<usize, TargetError> {
         match self.reader.read_best_effort(Gva(va), buf) {
-            (0, Some(e)) if !buf.is_empty() => Err(TargetError::Unreadable { va, len: buf.len(), reason: e.to_string() }),
+            (0, Some(e)) if !buf.is_empty() => Err(TargetError::Unreadable {
+                va,
+                len: buf.len(),
+                reason: e.to_string(),
+            }),
             (n, _) => Ok(n),
         }
     }
@@ -189,27 +236,44 @@ impl Target for OfflineTarget<'_> {
     }
 
     fn symbol_address(&self, module: &str, symbol: &str) -> Result<u64, TargetError> {
-        let no = |reason: String| TargetError::NoSymbol { module: module.into(), symbol: symbol.into(), reason };
+        let no = |reason: String| TargetError::NoSymbol {
+            module: module.into(),
+            symbol: symbol.into(),
+            reason,
+        };
         let (pdb, base) = self.pdb(module).map_err(no)?;
         let rva = pdb.symbol_rva(symbol).map_err(|e| no(e.to_string()))?;
         Ok(base + u64::from(rva))
     }
 
     fn type_size(&self, module: &str, ty: &str) -> Result<u64, TargetError> {
-        let no = |reason: String| TargetError::NoType { module: module.into(), ty: ty.into(), field: None, reason };
+        let no = |reason: String| TargetError::NoType {
+            module: module.into(),
+            ty: ty.into(),
+            field: None,
+            reason,
+        };
         let (pdb, _) = self.pdb(module).map_err(no)?;
         pdb.type_size(ty).map_err(|e| no(e.to_string()))
     }
 
     fn field_offset(&self, module: &str, ty: &str, field: &str) -> Result<u64, TargetError> {
-        let no = |reason: String| TargetError::NoType { module: module.into(), ty: ty.into(), field: Some(field.into()), reason };
+        let no = |reason: String| TargetError::NoType {
+            module: module.into(),
+            ty: ty.into(),
+            field: Some(field.into()),
+            reason,
+        };
         let (pdb, _) = self.pdb(module).map_err(no)?;
         pdb.field_offset(ty, field).map_err(|e| no(e.to_string()))
     }
 
     fn clock(&self) -> TargetClock {
         let h = self.dump.header();
-        TargetClock { system_time: Some(h.system_time).filter(|&t| t != 0), uptime: Some(h.system_uptime).filter(|&t| t != 0) }
+        TargetClock {
+            system_time: Some(h.system_time).filter(|&t| t != 0),
+            uptime: Some(h.system_uptime).filter(|&t| t != 0),
+        }
     }
 
     fn build_number(&self) -> Option<u32> {
@@ -218,8 +282,15 @@ impl Target for OfflineTarget<'_> {
 
     fn describe(&self) -> String {
         let h = self.dump.header();
-        let path = self.dump.path().map_or("(in memory)".into(), |p| p.display().to_string());
-        format!("{path} ({:?}, DumpType {})", h.dump_type, h.dump_type.value())
+        let path = self
+            .dump
+            .path()
+            .map_or("(in memory)".into(), |p| p.display().to_string());
+        format!(
+            "{path} ({:?}, DumpType {})",
+            h.dump_type,
+            h.dump_type.value()
+        )
     }
 }
 
@@ -230,7 +301,10 @@ mod tests {
     #[test]
     fn module_names_as_the_debugger_spells_them() {
         assert_eq!(module_name("tcpip.sys"), "tcpip");
-        assert_eq!(module_name("\\SystemRoot\\system32\\drivers\\AFD.SYS"), "afd");
+        assert_eq!(
+            module_name("\\SystemRoot\\system32\\drivers\\AFD.SYS"),
+            "afd"
+        );
         assert_eq!(module_name("hal"), "hal");
     }
 }

@@ -25,10 +25,19 @@ pub enum TargetError {
     NoModule(String),
     /// The symbol is not in the module's symbols (or no symbols could be loaded for it).
     #[error("no symbol {module}!{symbol}: {reason}")]
-    NoSymbol { module: String, symbol: String, reason: String },
+    NoSymbol {
+        module: String,
+        symbol: String,
+        reason: String,
+    },
     /// The type (or a field of it) is not in the module's symbols.
     #[error("no type information for {module}!{ty}{}: {reason}", field.as_ref().map(|f| format!(".{f}")).unwrap_or_default())]
-    NoType { module: String, ty: String, field: Option<String>, reason: String },
+    NoType {
+        module: String,
+        ty: String,
+        field: Option<String>,
+        reason: String,
+    },
     /// The user asked the debugger to stop (Ctrl+Break); the caller reports what it has so far.
     #[error("interrupted by the user")]
     Interrupted,

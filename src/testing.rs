@@ -32,7 +32,10 @@ impl MemTarget {
     pub fn put(&mut self, va: u64, bytes: &[u8]) {
         for (i, b) in bytes.iter().enumerate() {
             let a = va.wrapping_add(i as u64);
-            let page = self.pages.entry(a & !(PAGE - 1)).or_insert_with(|| Box::new([0; PAGE as usize]));
+            let page = self
+                .pages
+                .entry(a & !(PAGE - 1))
+                .or_insert_with(|| Box::new([0; PAGE as usize]));
             page[(a & (PAGE - 1)) as usize] = *b;
         }
     }
@@ -47,7 +50,9 @@ impl MemTarget {
     }
     /// Makes a page readable (zero-filled) without writing data.
     pub fn map_page(&mut self, va: u64) {
-        self.pages.entry(va & !(PAGE - 1)).or_insert_with(|| Box::new([0; PAGE as usize]));
+        self.pages
+            .entry(va & !(PAGE - 1))
+            .or_insert_with(|| Box::new([0; PAGE as usize]));
     }
     /// Forgets a page, making it unreadable (a page missing from the dump).
     pub fn unmap_page(&mut self, va: u64) {
@@ -57,7 +62,8 @@ impl MemTarget {
         self.symbols.insert((module.into(), name.into()), va);
     }
     pub fn add_field(&mut self, module: &str, ty: &str, field: &str, off: u64) {
-        self.fields.insert((module.into(), ty.into(), field.into()), off);
+        self.fields
+            .insert((module.into(), ty.into(), field.into()), off);
     }
 }
 
@@ -66,7 +72,9 @@ impl Target for MemTarget {
         let mut done = 0usize;
         while done < buf.len() {
             let a = va.wrapping_add(done as u64);
-            let Some(page) = self.pages.get(&(a & !(PAGE - 1))) else { break };
+            let Some(page) = self.pages.get(&(a & !(PAGE - 1))) else {
+                break;
+            };
             let off = (a & (PAGE - 1)) as usize;
             let n = (PAGE as usize - off).min(buf.len() - done);
             buf[done..done + n].copy_from_slice(&page[off..off + n]);
@@ -87,31 +95,38 @@ impl Target for MemTarget {
     }
 
     fn symbol_address(&self, module: &str, symbol: &str) -> Result<u64, TargetError> {
-        self.symbols.get(&(module.into(), symbol.into())).copied().ok_or_else(|| TargetError::NoSymbol {
-            module: module.into(),
-            symbol: symbol.into(),
-            reason: "not in the test symbol map".into(),
-        })
+        self.symbols
+            .get(&(module.into(), symbol.into()))
+            .copied()
+            .ok_or_else(|| TargetError::NoSymbol {
+                module: module.into(),
+                symbol: symbol.into(),
+                reason: "not in the test symbol map".into(),
+            })
     }
 
     fn type_size(&self, module: &str, ty: &str) -> Result<u64, TargetError> {
-        self.types.get(&(module.into(), ty.into())).copied().ok_or_else(|| TargetError::NoType {
-            module: module.into(),
-            ty: ty.into(),
-            field: None,
-            reason: "not in the test type map".into(),
-        })
+        self.types
+            .get(&(module.into(), ty.into()))
+            .copied()
+            .ok_or_else(|| TargetError::NoType {
+                module: module.into(),
+                ty: ty.into(),
+                field: None,
+                reason: "not in the test type map".into(),
+            })
     }
 
     fn field_offset(&self, module: &str, ty: &str, field: &str) -> Result<u64, TargetError> {
-        self.fields.get(&(module.into(), ty.into(), field.into())).copied().ok_or_else(|| {
-            TargetError::NoType {
+        self.fields
+            .get(&(module.into(), ty.into(), field.into()))
+            .copied()
+            .ok_or_else(|| TargetError::NoType {
                 module: module.into(),
                 ty: ty.into(),
                 field: Some(field.into()),
                 reason: "not in the test type map".into(),
-            }
-        })
+            })
     }
 
     fn clock(&self) -> TargetClock {

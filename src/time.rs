@@ -12,7 +12,12 @@ pub fn filetime_utc(ft: u64) -> Option<String> {
     if y > 9999 {
         return None;
     }
-    Some(format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60))
+    Some(format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
@@ -31,7 +36,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Formats seconds as `500 d 06:59:57`.
 pub fn duration(secs: u64) -> String {
-    format!("{} d {:02}:{:02}:{:02}", secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{} d {:02}:{:02}:{:02}",
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// A short human age: `45 s`, `12 min`, `3.5 h`, `2.1 d`.
@@ -52,7 +63,10 @@ mod tests {
     fn known_dates() {
         assert_eq!(filetime_utc(EPOCH_DIFF).unwrap(), "1970-01-01 00:00:00 UTC");
         // 2020-02-29 12:34:56 UTC = 1582979696 s since the Unix epoch.
-        assert_eq!(filetime_utc(EPOCH_DIFF + 1_582_979_696 * 10_000_000).unwrap(), "2020-02-29 12:34:56 UTC");
+        assert_eq!(
+            filetime_utc(EPOCH_DIFF + 1_582_979_696 * 10_000_000).unwrap(),
+            "2020-02-29 12:34:56 UTC"
+        );
         assert_eq!(filetime_utc(0), None);
     }
 

@@ -64,19 +64,28 @@ pub fn walk_list(
         if !is_kernel_ptr(link, 8) {
             diag.warn(
                 "list-bad-link",
-                format!("{what}: link {link:#x} after {} entries is not a kernel pointer", out.len()),
+                format!(
+                    "{what}: link {link:#x} after {} entries is not a kernel pointer",
+                    out.len()
+                ),
             );
             return (out, ListEnd::BadLink);
         }
         if !seen.insert(link) {
             diag.warn(
                 "list-cycle",
-                format!("{what}: entry {link:#x} came round again after {} entries", out.len()),
+                format!(
+                    "{what}: entry {link:#x} came round again after {} entries",
+                    out.len()
+                ),
             );
             return (out, ListEnd::Cycle);
         }
         if out.len() >= max {
-            diag.warn("list-too-long", format!("{what}: stopped after {max} entries"));
+            diag.warn(
+                "list-too-long",
+                format!("{what}: stopped after {max} entries"),
+            );
             return (out, ListEnd::TooLong);
         }
         out.push(link);

@@ -14,9 +14,15 @@ pub struct PortRange {
 impl PortRange {
     /// Vista/2008 and later: 49152-65535 (KB929851, tcpip-afd-facts 1.6). Set per transport and IP
     /// version with `netsh int ipv4|ipv6 set dynamicport tcp|udp start= num=`.
-    pub const DEFAULT_NT6: PortRange = PortRange { start: 49152, count: 16384 };
+    pub const DEFAULT_NT6: PortRange = PortRange {
+        start: 49152,
+        count: 16384,
+    };
     /// Before Vista: 1025-5000.
-    pub const DEFAULT_NT5: PortRange = PortRange { start: 1025, count: 3976 };
+    pub const DEFAULT_NT5: PortRange = PortRange {
+        start: 1025,
+        count: 3976,
+    };
 
     pub fn end(&self) -> u32 {
         u32::from(self.start) + self.count - 1
@@ -33,7 +39,10 @@ impl PortRange {
         if start == 0 || end < start {
             return Err(bad());
         }
-        Ok(Self { start, count: u32::from(end) - u32::from(start) + 1 })
+        Ok(Self {
+            start,
+            count: u32::from(end) - u32::from(start) + 1,
+        })
     }
 }
 
@@ -64,11 +73,20 @@ pub struct Capacity {
     pub kernel_in_use: u32,
 }
 
-pub fn capacity(protocol: Protocol, range: PortRange, range_source: &'static str, endpoints: &[Endpoint], bitmap: Option<&PortBitmap>) -> Capacity {
+pub fn capacity(
+    protocol: Protocol,
+    range: PortRange,
+    range_source: &'static str,
+    endpoints: &[Endpoint],
+    bitmap: Option<&PortBitmap>,
+) -> Capacity {
     let mut ports: BTreeSet<u16> = BTreeSet::new();
     let mut by_state: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
     let mut kernel: BTreeSet<u16> = BTreeSet::new();
-    for e in endpoints.iter().filter(|e| e.protocol == protocol && range.contains(e.local_port)) {
+    for e in endpoints
+        .iter()
+        .filter(|e| e.protocol == protocol && range.contains(e.local_port))
+    {
         ports.insert(e.local_port);
         let key = e.state.map_or("UDP", TcpState::name).to_string();
         by_state.entry(key).or_default().insert(e.local_port);
@@ -92,7 +110,10 @@ pub fn capacity(protocol: Protocol, range: PortRange, range_source: &'static str
         percent_used: f64::from(in_use) * 100.0 / f64::from(range.count.max(1)),
         bitmap_in_use,
         endpoints_in_use,
-        by_state: by_state.into_iter().map(|(k, v)| (k, v.len() as u32)).collect(),
+        by_state: by_state
+            .into_iter()
+            .map(|(k, v)| (k, v.len() as u32))
+            .collect(),
         kernel_in_use: kernel.len() as u32,
     }
 }
@@ -118,7 +139,13 @@ pub struct RemoteCount {
 }
 
 /// Groups endpoints by owner, largest holders of dynamic ports first.
-pub fn owners(endpoints: &[Endpoint], tcp: PortRange, udp: PortRange, exited: &dyn Fn(&Owner) -> bool, top: usize) -> Vec<OwnerSummary> {
+pub fn owners(
+    endpoints: &[Endpoint],
+    tcp: PortRange,
+    udp: PortRange,
+    exited: &dyn Fn(&Owner) -> bool,
+    top: usize,
+) -> Vec<OwnerSummary> {
     let mut groups: HashMap<&Owner, Vec<&Endpoint>> = HashMap::new();
     for e in endpoints {
         groups.entry(&e.owner).or_default().push(e);
@@ -131,10 +158,16 @@ pub fn owners(endpoints: &[Endpoint], tcp: PortRange, udp: PortRange, exited: &d
             let mut udp_count = 0;
             for e in &eps {
                 match e.protocol {
-                    Protocol::Tcp => *tcp_by_state.entry(e.state_name().to_string()).or_insert(0) += 1,
+                    Protocol::Tcp => {
+                        *tcp_by_state.entry(e.state_name().to_string()).or_insert(0) += 1
+                    }
                     Protocol::Udp => udp_count += 1,
                 }
-                let range = if e.protocol == Protocol::Tcp { tcp } else { udp };
+                let range = if e.protocol == Protocol::Tcp {
+                    tcp
+                } else {
+                    udp
+                };
                 if range.contains(e.local_port) {
                     dyn_ports.insert((e.protocol, e.local_port));
                 }
@@ -150,12 +183,20 @@ pub fn owners(endpoints: &[Endpoint], tcp: PortRange, udp: PortRange, exited: &d
             }
         })
         .collect();
-    out.sort_by(|a, b| b.dynamic_ports.cmp(&a.dynamic_ports).then(b.total.cmp(&a.total)).then(a.owner.cmp(&b.owner)));
+    out.sort_by(|a, b| {
+        b.dynamic_ports
+            .cmp(&a.dynamic_ports)
+            .then(b.total.cmp(&a.total))
+            .then(a.owner.cmp(&b.owner))
+    });
     out
 }
 
 /// The most frequent remote endpoints (ip:port), most first, ties by address.
-pub fn top_remotes<'a>(endpoints: impl Iterator<Item = &'a Endpoint>, top: usize) -> Vec<RemoteCount> {
+pub fn top_remotes<'a>(
+    endpoints: impl Iterator<Item = &'a Endpoint>,
+    top: usize,
+) -> Vec<RemoteCount> {
     let mut counts: HashMap<String, u64> = HashMap::new();
     for e in endpoints {
         if let (Some(ip), Some(port)) = (e.remote_ip, e.remote_port) {
@@ -168,7 +209,10 @@ pub fn top_remotes<'a>(endpoints: impl Iterator<Item = &'a Endpoint>, top: usize
             }
         }
     }
-    let mut v: Vec<RemoteCount> = counts.into_iter().map(|(remote, count)| RemoteCount { remote, count }).collect();
+    let mut v: Vec<RemoteCount> = counts
+        .into_iter()
+        .map(|(remote, count)| RemoteCount { remote, count })
+        .collect();
     v.sort_by(|a, b| b.count.cmp(&a.count).then(a.remote.cmp(&b.remote)));
     v.truncate(top);
     v
@@ -208,16 +252,41 @@ mod tests {
 
     #[test]
     fn capacity_unions_bitmap_and_endpoints() {
-        let java = Owner::Process { pid: 1536, image: "java.exe".into(), eprocess: 1 };
+        let java = Owner::Process {
+            pid: 1536,
+            image: "java.exe".into(),
+            eprocess: 1,
+        };
         let eps = vec![
-            ep(50000, TcpState::TimeWait, Owner::Unattributed, Some("120.55.35.1")),
-            ep(50000, TcpState::Established, java.clone(), Some("120.55.35.2")),
+            ep(
+                50000,
+                TcpState::TimeWait,
+                Owner::Unattributed,
+                Some("120.55.35.1"),
+            ),
+            ep(
+                50000,
+                TcpState::Established,
+                java.clone(),
+                Some("120.55.35.2"),
+            ),
             ep(50001, TcpState::Bound, java.clone(), None),
             ep(80, TcpState::Listening, java, None),
         ];
-        let bm = PortBitmap { ports: [50001, 50002, 135].into_iter().collect() };
-        let c = capacity(Protocol::Tcp, PortRange::DEFAULT_NT6, "build default", &eps, Some(&bm));
-        assert_eq!((c.in_use, c.endpoints_in_use, c.bitmap_in_use), (3, 2, Some(2)));
+        let bm = PortBitmap {
+            ports: [50001, 50002, 135].into_iter().collect(),
+        };
+        let c = capacity(
+            Protocol::Tcp,
+            PortRange::DEFAULT_NT6,
+            "build default",
+            &eps,
+            Some(&bm),
+        );
+        assert_eq!(
+            (c.in_use, c.endpoints_in_use, c.bitmap_in_use),
+            (3, 2, Some(2))
+        );
         assert_eq!(c.free, 16384 - 3);
         assert_eq!(c.by_state["TIME_WAIT"], 1);
         assert_eq!(c.by_state["BOUND"], 1);
@@ -225,18 +294,38 @@ mod tests {
 
     #[test]
     fn owners_sorted_by_dynamic_ports() {
-        let a = Owner::Process { pid: 8, image: "a.exe".into(), eprocess: 1 };
-        let b = Owner::Process { pid: 12, image: "b.exe".into(), eprocess: 2 };
+        let a = Owner::Process {
+            pid: 8,
+            image: "a.exe".into(),
+            eprocess: 1,
+        };
+        let b = Owner::Process {
+            pid: 12,
+            image: "b.exe".into(),
+            eprocess: 2,
+        };
         let eps = vec![
             ep(50000, TcpState::Established, a.clone(), Some("10.0.0.1")),
             ep(50001, TcpState::Established, b.clone(), Some("10.0.0.1")),
             ep(50002, TcpState::Established, b.clone(), Some("10.0.0.2")),
             ep(50002, TcpState::CloseWait, b.clone(), Some("10.0.0.2")),
         ];
-        let o = owners(&eps, PortRange::DEFAULT_NT6, PortRange::DEFAULT_NT6, &|_| false, 10);
+        let o = owners(
+            &eps,
+            PortRange::DEFAULT_NT6,
+            PortRange::DEFAULT_NT6,
+            &|_| false,
+            10,
+        );
         assert_eq!(o[0].owner, b);
         assert_eq!((o[0].total, o[0].dynamic_ports), (3, 2));
-        assert_eq!(o[0].top_remotes[0], RemoteCount { remote: "10.0.0.2:443".into(), count: 2 });
+        assert_eq!(
+            o[0].top_remotes[0],
+            RemoteCount {
+                remote: "10.0.0.2:443".into(),
+                count: 2
+            }
+        );
         assert_eq!(o[1].owner, a);
     }
 }

@@ -32,7 +32,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { dynamic_range: None, time_wait_delay: None, top: 10 }
+        Self {
+            dynamic_range: None,
+            time_wait_delay: None,
+            top: 10,
+        }
     }
 }
 
@@ -53,7 +57,9 @@ impl From<&ModuleInfo> for ModuleFacts {
             base: m.base,
             size: m.size,
             timestamp: m.timestamp,
-            file_version: m.file_version.map(|v| format!("{}.{}.{}.{}", v[0], v[1], v[2], v[3])),
+            file_version: m
+                .file_version
+                .map(|v| format!("{}.{}.{}.{}", v[0], v[1], v[2], v[3])),
         }
     }
 }
@@ -148,27 +154,58 @@ pub fn analyze(target: &dyn Target, opts: &Options) -> Analysis {
         Some(Err(e)) => diag.warn("tcpip-layout", e.to_string()),
         None => diag.warn("tcpip-layout", "tcpip not walked: the OS build is unknown"),
     }
-    let afd = build.and_then(|b| symbols::layouts::afd(b).ok()).and_then(|l| afd::scan(target, &l, &mut procs, &mut diag));
+    let afd = build
+        .and_then(|b| symbols::layouts::afd(b).ok())
+        .and_then(|l| afd::scan(target, &l, &mut procs, &mut diag));
     let mut endpoints = scan.endpoints;
     infer_time_wait_owners(&mut endpoints);
-    endpoints.sort_by(|a, b| (a.protocol, a.local_port, a.object).cmp(&(b.protocol, b.local_port, b.object)));
+    endpoints.sort_by(|a, b| {
+        (a.protocol, a.local_port, a.object).cmp(&(b.protocol, b.local_port, b.object))
+    });
 
     let (range, range_source) = match opts.dynamic_range {
         Some(r) => (r, "override"),
-        None if os.as_ref().is_some_and(|o| o.major < 6) => (PortRange::DEFAULT_NT5, "build default"),
+        None if os.as_ref().is_some_and(|o| o.major < 6) => {
+            (PortRange::DEFAULT_NT5, "build default")
+        }
         None => (PortRange::DEFAULT_NT6, "build default"),
     };
     let capacity = vec![
-        capacity::capacity(Protocol::Tcp, range, range_source, &endpoints, scan.tcp_ports.as_ref()),
-        capacity::capacity(Protocol::Udp, range, range_source, &endpoints, scan.udp_ports.as_ref()),
+        capacity::capacity(
+            Protocol::Tcp,
+            range,
+            range_source,
+            &endpoints,
+            scan.tcp_ports.as_ref(),
+        ),
+        capacity::capacity(
+            Protocol::Udp,
+            range,
+            range_source,
+            &endpoints,
+            scan.udp_ports.as_ref(),
+        ),
     ];
-    let exited: HashSet<u64> = procs.all().iter().filter(|p| p.exit_time.is_some() || !p.on_active_list).map(|p| p.eprocess).collect();
-    let is_exited = |o: &Owner| matches!(o, Owner::Process { eprocess, .. } if exited.contains(eprocess));
+    let exited: HashSet<u64> = procs
+        .all()
+        .iter()
+        .filter(|p| p.exit_time.is_some() || !p.on_active_list)
+        .map(|p| p.eprocess)
+        .collect();
+    let is_exited =
+        |o: &Owner| matches!(o, Owner::Process { eprocess, .. } if exited.contains(eprocess));
     let owners = capacity::owners(&endpoints, range, range, &is_exited, opts.top);
     let remotes = capacity::top_remotes(endpoints.iter(), opts.top);
-    let time_wait = timewait::age_time_wait(&endpoints, clock.system_time, clock.uptime_100ns, opts.time_wait_delay);
+    let time_wait = timewait::age_time_wait(
+        &endpoints,
+        clock.system_time,
+        clock.uptime_100ns,
+        opts.time_wait_delay,
+    );
     let tcpip_version = tcpip_mod.and_then(|m| m.file_version);
-    let fix = os.as_ref().map_or(FixStatus::Unknown, |o| timewait::fix_status(o.major, o.minor, tcpip_version));
+    let fix = os.as_ref().map_or(FixStatus::Unknown, |o| {
+        timewait::fix_status(o.major, o.minor, tcpip_version)
+    });
     let inputs = verdict::Inputs {
         capacity: &capacity,
         owners: &owners,
@@ -191,7 +228,9 @@ pub fn analyze(target: &dyn Target, opts: &Options) -> Analysis {
         states.total += 1;
     }
     let partial = diag.count("interrupted") > 0;
-    let product = os.as_ref().map_or("unknown Windows".into(), |o| o.product_name(clock.is_server()).to_string());
+    let product = os.as_ref().map_or("unknown Windows".into(), |o| {
+        o.product_name(clock.is_server()).to_string()
+    });
     Analysis {
         schema_version: SCHEMA_VERSION,
         portleak_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -227,14 +266,25 @@ pub fn analyze(target: &dyn Target, opts: &Options) -> Analysis {
 /// process's closed connections: attribute them, marked as inferred.
 fn infer_time_wait_owners(endpoints: &mut [Endpoint]) {
     let mut by_remote: HashMap<(std::net::IpAddr, u16), HashSet<&Owner>> = HashMap::new();
-    for e in endpoints.iter().filter(|e| e.state != Some(TcpState::TimeWait)) {
-        if let (Some(ip), Some(port), Owner::Process { .. } | Owner::Kernel { .. }) = (e.remote_ip, e.remote_port, &e.owner) {
+    for e in endpoints
+        .iter()
+        .filter(|e| e.state != Some(TcpState::TimeWait))
+    {
+        if let (Some(ip), Some(port), Owner::Process { .. } | Owner::Kernel { .. }) =
+            (e.remote_ip, e.remote_port, &e.owner)
+        {
             by_remote.entry((ip, port)).or_default().insert(&e.owner);
         }
     }
-    let unique: HashMap<(std::net::IpAddr, u16), Owner> =
-        by_remote.into_iter().filter(|(_, o)| o.len() == 1).filter_map(|(k, o)| o.into_iter().next().map(|o| (k, o.clone()))).collect();
-    for e in endpoints.iter_mut().filter(|e| e.state == Some(TcpState::TimeWait) && e.owner == Owner::Unattributed) {
+    let unique: HashMap<(std::net::IpAddr, u16), Owner> = by_remote
+        .into_iter()
+        .filter(|(_, o)| o.len() == 1)
+        .filter_map(|(k, o)| o.into_iter().next().map(|o| (k, o.clone())))
+        .collect();
+    for e in endpoints
+        .iter_mut()
+        .filter(|e| e.state == Some(TcpState::TimeWait) && e.owner == Owner::Unattributed)
+    {
         if let Some(o) = e.remote_ip.zip(e.remote_port).and_then(|k| unique.get(&k)) {
             e.owner = o.clone();
             e.owner_source = "inferred-remote";

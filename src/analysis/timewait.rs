@@ -50,7 +50,12 @@ fn plausible(t: u64, now: u64, boot: Option<u64>) -> bool {
     t != 0 && t <= now + 60 * FT_PER_SEC && boot.is_none_or(|b| t + 60 * FT_PER_SEC >= b)
 }
 
-pub fn age_time_wait(endpoints: &[Endpoint], now: Option<u64>, uptime: Option<u64>, delay_override: Option<u32>) -> TimeWaitAging {
+pub fn age_time_wait(
+    endpoints: &[Endpoint],
+    now: Option<u64>,
+    uptime: Option<u64>,
+    delay_override: Option<u32>,
+) -> TimeWaitAging {
     let (delay_secs, delay_source) = match delay_override {
         Some(d) => (d, "override"),
         None => (DEFAULT_TIME_WAIT_DELAY_SECS, "default"),
@@ -58,7 +63,10 @@ pub fn age_time_wait(endpoints: &[Endpoint], now: Option<u64>, uptime: Option<u6
     let boot = now.zip(uptime).map(|(n, u)| n.saturating_sub(u));
     let mut ages: Vec<u64> = Vec::new();
     let mut count = 0;
-    for e in endpoints.iter().filter(|e| e.state == Some(TcpState::TimeWait)) {
+    for e in endpoints
+        .iter()
+        .filter(|e| e.state == Some(TcpState::TimeWait))
+    {
         count += 1;
         if let (Some(t), Some(now)) = (e.time, now) {
             if plausible(t, now, boot) {
@@ -68,10 +76,24 @@ pub fn age_time_wait(endpoints: &[Endpoint], now: Option<u64>, uptime: Option<u6
     }
     ages.sort_unstable();
     let d = u64::from(delay_secs);
-    let bounds = [(format!("<= {d} s (normal)"), d), ("up to 1 h".into(), 3600), ("up to 1 day".into(), 86_400), ("over 1 day".into(), u64::MAX)];
-    let mut buckets: Vec<AgeBucket> = bounds.iter().map(|(l, _)| AgeBucket { label: l.clone(), count: 0 }).collect();
+    let bounds = [
+        (format!("<= {d} s (normal)"), d),
+        ("up to 1 h".into(), 3600),
+        ("up to 1 day".into(), 86_400),
+        ("over 1 day".into(), u64::MAX),
+    ];
+    let mut buckets: Vec<AgeBucket> = bounds
+        .iter()
+        .map(|(l, _)| AgeBucket {
+            label: l.clone(),
+            count: 0,
+        })
+        .collect();
     for &a in &ages {
-        let i = bounds.iter().position(|&(_, hi)| a <= hi).unwrap_or(bounds.len() - 1);
+        let i = bounds
+            .iter()
+            .position(|&(_, hi)| a <= hi)
+            .unwrap_or(bounds.len() - 1);
         buckets[i].count += 1;
     }
     TimeWaitAging {
@@ -115,7 +137,13 @@ pub fn fix_status(os_major: u32, os_minor: u32, tcpip_version: Option<[u16; 4]>)
         return FixStatus::NotAffectedOs;
     }
     match tcpip_version {
-        Some([a, b, c, d]) if KNOWN_UNFIXED.iter().any(|&(ka, kb, kc, kd)| (a, b, c) == (ka, kb, kc) && d <= kd) => FixStatus::Unfixed,
+        Some([a, b, c, d])
+            if KNOWN_UNFIXED
+                .iter()
+                .any(|&(ka, kb, kc, kd)| (a, b, c) == (ka, kb, kc) && d <= kd) =>
+        {
+            FixStatus::Unfixed
+        }
         _ => FixStatus::Unknown,
     }
 }
@@ -147,7 +175,15 @@ mod tests {
     fn wrap_is_497_days_2_27_52() {
         let secs = WRAP_100NS / 10_000_000;
         assert_eq!(secs, 42_949_672);
-        assert_eq!((secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60), (497, 2, 27, 52));
+        assert_eq!(
+            (
+                secs / 86_400,
+                secs % 86_400 / 3600,
+                secs % 3600 / 60,
+                secs % 60
+            ),
+            (497, 2, 27, 52)
+        );
         assert_eq!(CHIMNEY_100NS / 10_000_000 / 86_400, 248);
     }
 
@@ -165,17 +201,32 @@ mod tests {
         let a = age_time_wait(&eps, Some(now), Some(30 * 86_400 * s), None);
         assert_eq!((a.count, a.with_time, a.overdue), (5, 3, 2));
         assert_eq!(a.oldest_age_secs, Some(5 * 86_400));
-        assert_eq!(a.buckets.iter().map(|b| b.count).collect::<Vec<_>>(), vec![1, 1, 0, 1]);
+        assert_eq!(
+            a.buckets.iter().map(|b| b.count).collect::<Vec<_>>(),
+            vec![1, 1, 0, 1]
+        );
         let a = age_time_wait(&eps, Some(now), None, Some(2000));
         assert_eq!((a.overdue, a.delay_source), (1, "override"));
     }
 
     #[test]
     fn fix_status_by_version() {
-        assert_eq!(fix_status(6, 1, Some([6, 1, 7601, 17514])), FixStatus::Unfixed);
-        assert_eq!(fix_status(6, 1, Some([6, 1, 7601, 23000])), FixStatus::Unknown);
+        assert_eq!(
+            fix_status(6, 1, Some([6, 1, 7601, 17514])),
+            FixStatus::Unfixed
+        );
+        assert_eq!(
+            fix_status(6, 1, Some([6, 1, 7601, 23000])),
+            FixStatus::Unknown
+        );
         assert_eq!(fix_status(6, 1, None), FixStatus::Unknown);
-        assert_eq!(fix_status(10, 0, Some([10, 0, 17763, 1])), FixStatus::NotAffectedOs);
-        assert_eq!(fix_status(6, 3, Some([6, 3, 9600, 1])), FixStatus::NotAffectedOs);
+        assert_eq!(
+            fix_status(10, 0, Some([10, 0, 17763, 1])),
+            FixStatus::NotAffectedOs
+        );
+        assert_eq!(
+            fix_status(6, 3, Some([6, 3, 9600, 1])),
+            FixStatus::NotAffectedOs
+        );
     }
 }

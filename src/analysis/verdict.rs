@@ -69,9 +69,14 @@ pub struct Inputs<'a> {
 
 /// Share of a range a single leak signature must hold to raise "at risk".
 const SIGNATURE_SHARE: f64 = 0.25;
+/// CLOSE_WAIT connections one process may hold before it is called a socket leak: a healthy
+/// server closes within seconds of the peer's FIN, so hundreds standing at once are a leak.
+const CLOSE_WAIT_ALERT: u64 = 500;
 
 fn ver(v: Option<[u16; 4]>) -> String {
-    v.map_or("unknown".into(), |v| format!("{}.{}.{}.{}", v[0], v[1], v[2], v[3]))
+    v.map_or("unknown".into(), |v| {
+        format!("{}.{}.{}.{}", v[0], v[1], v[2], v[3])
+    })
 }
 
 fn days(t100ns: u64) -> String {
@@ -89,7 +94,10 @@ pub fn findings(i: &Inputs<'_>) -> Vec<Finding> {
                 id: "port-exhaustion",
                 severity: Severity::Critical,
                 title: format!("{} dynamic port range exhausted", c.protocol),
-                evidence: vec![format!("{} of {} ports of {range} in use ({:.1}%), {} free", c.in_use, c.range.count, c.percent_used, c.free)],
+                evidence: vec![format!(
+                    "{} of {} ports of {range} in use ({:.1}%), {} free",
+                    c.in_use, c.range.count, c.percent_used, c.free
+                )],
                 remedy: vec![],
             });
         }
@@ -104,16 +112,6 @@ pub fn findings(i: &Inputs<'_>) -> Vec<Finding> {
                     "The application calls bind() (often bind to port 0 before connect) and never connects or closes: fix the socket lifetime in the application.".into(),
                     "Live check: netstat -anoq | findstr BOUND, or Get-NetTCPConnection -State Bound | Group-Object OwningProcess".into(),
                 ],
-            });
-        }
-        let close_wait = state("CLOSE_WAIT");
-        if share(close_wait) >= SIGNATURE_SHARE / 5.0 {
-            out.push(Finding {
-                id: "close-wait-pileup",
-                severity: if share(close_wait) >= SIGNATURE_SHARE { Severity::Warning } else { Severity::Info },
-                title: format!("{close_wait} ports held in CLOSE_WAIT"),
-                evidence: vec![format!("the peers closed these connections; the local application never called closesocket() ({range})")],
-                remedy: vec!["CLOSE_WAIT does not time out: the owning application leaks sockets after the peer's FIN. Fix the application's close path; restarting it frees the ports.".into()],
             });
         }
         if c.kernel_in_use > 0 && share(c.kernel_in_use) >= SIGNATURE_SHARE / 5.0 {
@@ -133,10 +131,14 @@ pub fn findings(i: &Inputs<'_>) -> Vec<Finding> {
         if i.nt6_0_or_6_1 && up >= WRAP_100NS && i.fix != FixStatus::NotAffectedOs {
             let mut evidence = vec![
                 format!("uptime {} is past 2^32 x 10 ms = 497.1 days", days(up)),
-                format!("tcpip.sys {} ({})", ver(i.tcpip_version), match i.fix {
-                    FixStatus::Unfixed => "a build released before the fix",
-                    _ => "could not be placed relative to the fix by version",
-                }),
+                format!(
+                    "tcpip.sys {} ({})",
+                    ver(i.tcpip_version),
+                    match i.fix {
+                        FixStatus::Unfixed => "a build released before the fix",
+                        _ => "could not be placed relative to the fix by version",
+                    }
+                ),
             ];
             if i.aging.overdue > 0 {
                 evidence.push(format!(
@@ -182,7 +184,34 @@ pub fn findings(i: &Inputs<'_>) -> Vec<Finding> {
             remedy: vec!["tcpip is not reaping TIME_WAIT entries on time; check the delay actually configured (TcpTimedWaitDelay) and look for a tcpip.sys update.".into()],
         });
     }
-    let exited: Vec<&OwnerSummary> = i.owners.iter().filter(|o| o.exited && o.total > 0).collect();
+    for o in i.owners {
+        let n = o.tcp_by_state.get("CLOSE_WAIT").copied().unwrap_or(0);
+        if n < CLOSE_WAIT_ALERT {
+            continue;
+        }
+        let in_range = i
+            .capacity
+            .first()
+            .and_then(|c| c.by_state.get("CLOSE_WAIT"))
+            .copied()
+            .unwrap_or(0);
+        let range = i.capacity.first().map_or(1, |c| c.range.count.max(1));
+        out.push(Finding {
+            id: "close-wait-pileup",
+            severity: if f64::from(in_range) / f64::from(range) >= SIGNATURE_SHARE { Severity::Critical } else { Severity::Warning },
+            title: format!("{} (pid {}) holds {n} connections in CLOSE_WAIT", o.owner.image(), o.owner.pid().map_or("-".into(), |p| p.to_string())),
+            evidence: vec![
+                "the peers closed these connections and the application never called closesocket(): CLOSE_WAIT never times out".into(),
+                format!("{in_range} CLOSE_WAIT entries (all owners) sit on TCP dynamic ports"),
+            ],
+            remedy: vec!["Fix the application's close path (it leaks a socket per closed connection); restarting it frees the sockets and ports.".into()],
+        });
+    }
+    let exited: Vec<&OwnerSummary> = i
+        .owners
+        .iter()
+        .filter(|o| o.exited && o.total > 0)
+        .collect();
     if !exited.is_empty() {
         out.push(Finding {
             id: "exited-owner",
@@ -207,7 +236,13 @@ pub fn verdict(i: &Inputs<'_>, findings: &[Finding]) -> Verdict {
     for c in i.capacity {
         evidence.push(format!(
             "{} dynamic range {}-{} ({}): {} of {} in use ({:.1}%)",
-            c.protocol, c.range.start, c.range.end(), c.range_source, c.in_use, c.range.count, c.percent_used
+            c.protocol,
+            c.range.start,
+            c.range.end(),
+            c.range_source,
+            c.in_use,
+            c.range.count,
+            c.percent_used
         ));
         if is_exhausted(c) {
             level = level.max(Level::Exhausted);
@@ -215,30 +250,64 @@ pub fn verdict(i: &Inputs<'_>, findings: &[Finding]) -> Verdict {
             level = level.max(Level::AtRisk);
         }
     }
-    let raises = |f: &Finding| matches!(f.severity, Severity::Warning | Severity::Critical) && matches!(f.id, "bound-sockets" | "close-wait-pileup" | "kernel-owned-ports" | "bug-497-day");
+    let raises = |f: &Finding| {
+        matches!(f.severity, Severity::Warning | Severity::Critical)
+            && matches!(
+                f.id,
+                "bound-sockets" | "close-wait-pileup" | "kernel-owned-ports" | "bug-497-day"
+            )
+    };
     for f in findings.iter().filter(|f| raises(f)) {
-        if f.id != "close-wait-pileup" || f.severity >= Severity::Warning {
+        // A CLOSE_WAIT leak on a server port costs sockets, not ephemeral ports: it raises the
+        // level only once it holds a quarter of the dynamic range (Critical).
+        if f.id != "close-wait-pileup" || f.severity == Severity::Critical {
             level = level.max(Level::AtRisk);
         }
         evidence.push(f.title.clone());
     }
     if i.aging.count > 0 && level == Level::Healthy {
-        evidence.push(format!("{} TIME_WAIT entries: normal churn while the range has room", i.aging.count));
+        evidence.push(format!(
+            "{} TIME_WAIT entries: normal churn while the range has room",
+            i.aging.count
+        ));
     }
     let headline = match level {
         Level::Exhausted => {
-            let who = i.owners.first().map(|o| format!("; the largest holder is {} (pid {}) with {} dynamic ports", o.owner.image(), o.owner.pid().map_or("-".into(), |p| p.to_string()), o.dynamic_ports)).unwrap_or_default();
+            let who = i
+                .owners
+                .first()
+                .map(|o| {
+                    format!(
+                        "; the largest holder is {} (pid {}) with {} dynamic ports",
+                        o.owner.image(),
+                        o.owner.pid().map_or("-".into(), |p| p.to_string()),
+                        o.dynamic_ports
+                    )
+                })
+                .unwrap_or_default();
             format!("The dynamic port range is exhausted: new outbound connections fail{who}")
         }
         Level::AtRisk => "Ports are leaking: the dynamic range is at risk of exhaustion".into(),
-        Level::Healthy => "No port exhaustion: the dynamic range has room and no leak signature was found".into(),
+        Level::Healthy if findings.iter().any(|f| f.severity >= Severity::Warning) => {
+            "No port exhaustion: the dynamic range has room, but see the findings below".into()
+        }
+        Level::Healthy => {
+            "No port exhaustion: the dynamic range has room and no leak signature was found".into()
+        }
     };
-    Verdict { level, headline, evidence }
+    Verdict {
+        level,
+        headline,
+        evidence,
+    }
 }
 
 /// Commands an engineer runs next, most useful first.
 pub fn next_steps(level: Level, findings: &[Finding]) -> Vec<String> {
-    let mut steps: Vec<String> = findings.iter().flat_map(|f| f.remedy.iter().cloned()).collect();
+    let mut steps: Vec<String> = findings
+        .iter()
+        .flat_map(|f| f.remedy.iter().cloned())
+        .collect();
     if level != Level::Healthy {
         steps.push("Show the range: netsh int ipv4 show dynamicport tcp (and udp, ipv6)".into());
         steps.push("Widen it while the cause is fixed: netsh int ipv4 set dynamicport tcp start=10000 num=55536".into());

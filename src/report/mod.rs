@@ -43,7 +43,10 @@ fn heading(out: &mut dyn Markup, s: &str) {
 
 /// The full report.
 pub fn report(a: &Analysis, out: &mut dyn Markup) {
-    out.bold(&format!("portleak {} - who holds the ports", a.portleak_version));
+    out.bold(&format!(
+        "portleak {} - who holds the ports",
+        a.portleak_version
+    ));
     out.text("\n");
     out.text(&format!("Target: {}\n", a.system.target));
     if a.partial {
@@ -75,7 +78,10 @@ fn system(a: &Analysis, out: &mut dyn Markup) {
     heading(out, "SYSTEM");
     let s = &a.system;
     match &s.os {
-        Some(os) => out.text(&format!("  {} (NT {}.{}, build {})\n", s.product, os.major, os.minor, os.build)),
+        Some(os) => out.text(&format!(
+            "  {} (NT {}.{}, build {})\n",
+            s.product, os.major, os.minor, os.build
+        )),
         None => out.text("  OS version unknown\n"),
     }
     for m in [&s.kernel, &s.tcpip, &s.afd].into_iter().flatten() {
@@ -94,8 +100,21 @@ fn system(a: &Analysis, out: &mut dyn Markup) {
         out.text(&format!("  System time   {t}\n"));
     }
     if let Some(u) = c.uptime_secs() {
-        out.text(&format!("  Uptime        {} ({} s)\n", time::duration(u as u64), u as u64));
+        out.text(&format!(
+            "  Uptime        {} ({} s)\n",
+            time::duration(u as u64),
+            u as u64
+        ));
     }
+    let exited = a
+        .processes
+        .iter()
+        .filter(|p| p.exit_time.is_some() || !p.on_active_list)
+        .count();
+    out.text(&format!(
+        "  Processes     {} ({exited} exited or off the active list)\n",
+        a.processes.len()
+    ));
 }
 
 fn findings(a: &Analysis, out: &mut dyn Markup) {
@@ -134,15 +153,35 @@ fn capacity(a: &Analysis, out: &mut dyn Markup) {
             ]
         })
         .collect();
-    table::write(out, "  ", &["Proto", "Range", "Source", "In use", "Free", "Used", "Port bitmap"], &rows);
+    table::write(
+        out,
+        "  ",
+        &[
+            "Proto",
+            "Range",
+            "Source",
+            "In use",
+            "Free",
+            "Used",
+            "Port bitmap",
+        ],
+        &rows,
+    );
     for c in &a.capacity {
         if c.by_state.is_empty() {
             continue;
         }
         let parts: Vec<String> = c.by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        out.text(&format!("  {} ports in range by state: {}\n", c.protocol, parts.join(", ")));
+        out.text(&format!(
+            "  {} ports in range by state: {}\n",
+            c.protocol,
+            parts.join(", ")
+        ));
         if c.kernel_in_use > 0 {
-            out.text(&format!("  {} ports in range held by the kernel (System): {}\n", c.protocol, c.kernel_in_use));
+            out.text(&format!(
+                "  {} ports in range held by the kernel (System): {}\n",
+                c.protocol, c.kernel_in_use
+            ));
         }
     }
 }
@@ -151,10 +190,23 @@ fn states(a: &Analysis, out: &mut dyn Markup) {
     heading(out, "ENDPOINTS BY STATE");
     let mut rows: Vec<Vec<Cell>> = crate::model::ALL_STATES
         .iter()
-        .filter_map(|s| a.states.tcp.get(s.name()).map(|n| vec![Cell::new("TCP"), Cell::new(s.name()), Cell::num(n)]))
+        .filter_map(|s| {
+            a.states
+                .tcp
+                .get(s.name())
+                .map(|n| vec![Cell::new("TCP"), Cell::new(s.name()), Cell::num(n)])
+        })
         .collect();
-    rows.push(vec![Cell::new("UDP"), Cell::new(""), Cell::num(a.states.udp)]);
-    rows.push(vec![Cell::new("All"), Cell::new(""), Cell::num(a.states.total)]);
+    rows.push(vec![
+        Cell::new("UDP"),
+        Cell::new(""),
+        Cell::num(a.states.udp),
+    ]);
+    rows.push(vec![
+        Cell::new("All"),
+        Cell::new(""),
+        Cell::num(a.states.total),
+    ]);
     table::write(out, "  ", &["Proto", "State", "Count"], &rows);
 }
 
@@ -165,7 +217,11 @@ fn owners(a: &Analysis, out: &mut dyn Markup) {
         .map(|o| {
             let mut states: Vec<(&String, &u64)> = o.tcp_by_state.iter().collect();
             states.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
-            let mut parts: Vec<String> = states.iter().take(3).map(|(s, n)| format!("{s} {n}")).collect();
+            let mut parts: Vec<String> = states
+                .iter()
+                .take(3)
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect();
             if o.udp > 0 {
                 parts.push(format!("UDP {}", o.udp));
             }
@@ -173,11 +229,25 @@ fn owners(a: &Analysis, out: &mut dyn Markup) {
             if o.exited {
                 image.push_str(" (exited)");
             }
-            vec![pid_cell(&o.owner), Cell::new(image), Cell::num(o.dynamic_ports), Cell::num(o.total), Cell::new(parts.join(", "))]
+            vec![
+                pid_cell(&o.owner),
+                Cell::new(image),
+                Cell::num(o.dynamic_ports),
+                Cell::num(o.total),
+                Cell::new(parts.join(", ")),
+            ]
         })
         .collect();
-    table::write(out, "  ", &["PID", "Image", "Dyn ports", "Total", "Mostly"], &rows);
-    if a.endpoints.iter().any(|e| e.owner_source == "inferred-remote") {
+    table::write(
+        out,
+        "  ",
+        &["PID", "Image", "Dyn ports", "Total", "Mostly"],
+        &rows,
+    );
+    if a.endpoints
+        .iter()
+        .any(|e| e.owner_source == "inferred-remote")
+    {
         out.text("  TIME_WAIT entries carry no owner; those to a remote that only one process talks to are counted for that process (inferred).\n");
     }
 }
@@ -187,14 +257,27 @@ fn remotes(a: &Analysis, out: &mut dyn Markup) {
         return;
     }
     heading(out, "TOP REMOTE ENDPOINTS");
-    let rows: Vec<Vec<Cell>> = a.remotes.iter().map(|r| vec![Cell::new(&r.remote), Cell::num(r.count)]).collect();
+    let rows: Vec<Vec<Cell>> = a
+        .remotes
+        .iter()
+        .map(|r| vec![Cell::new(&r.remote), Cell::num(r.count)])
+        .collect();
     table::write(out, "  ", &["Remote", "Count"], &rows);
 }
 
 fn time_wait(a: &Analysis, out: &mut dyn Markup) {
     let t = &a.time_wait;
-    heading(out, &format!("TIME_WAIT AGING (TcpTimedWaitDelay {} s, {})", t.delay_secs, t.delay_source));
-    out.text(&format!("  {} entries, {} with a readable timestamp, {} overdue", t.count, t.with_time, t.overdue));
+    heading(
+        out,
+        &format!(
+            "TIME_WAIT AGING (TcpTimedWaitDelay {} s, {})",
+            t.delay_secs, t.delay_source
+        ),
+    );
+    out.text(&format!(
+        "  {} entries, {} with a readable timestamp, {} overdue",
+        t.count, t.with_time, t.overdue
+    ));
     if let Some(o) = t.oldest_age_secs {
         out.text(&format!(", oldest {}", time::age(o)));
     }
@@ -203,7 +286,11 @@ fn time_wait(a: &Analysis, out: &mut dyn Markup) {
     }
     out.text("\n");
     if t.with_time > 0 {
-        let parts: Vec<String> = t.buckets.iter().map(|b| format!("{}: {}", b.label, b.count)).collect();
+        let parts: Vec<String> = t
+            .buckets
+            .iter()
+            .map(|b| format!("{}: {}", b.label, b.count))
+            .collect();
         out.text(&format!("  {}\n", parts.join("; ")));
     }
 }
@@ -213,7 +300,10 @@ fn afd(a: &Analysis, out: &mut dyn Markup) {
     heading(out, "AFD SOCKETS (afd!AfdEndpointListHead)");
     out.text(&format!("  {} socket endpoints", afd.endpoints));
     if afd.unknown_owner > 0 {
-        out.text(&format!(", {} without a resolvable owner", afd.unknown_owner));
+        out.text(&format!(
+            ", {} without a resolvable owner",
+            afd.unknown_owner
+        ));
     }
     out.text("\n");
     let mut by: Vec<(&u64, &u64)> = afd.by_pid.iter().collect();
@@ -222,8 +312,16 @@ fn afd(a: &Analysis, out: &mut dyn Markup) {
         .into_iter()
         .take(10)
         .map(|(pid, n)| {
-            let image = a.processes.iter().find(|p| p.pid == *pid).map_or("?", |p| p.image.as_str());
-            vec![Cell::link(pid.to_string(), process_command(*pid)).right(), Cell::new(image), Cell::num(n)]
+            let image = a
+                .processes
+                .iter()
+                .find(|p| p.pid == *pid)
+                .map_or("?", |p| p.image.as_str());
+            vec![
+                Cell::link(pid.to_string(), process_command(*pid)).right(),
+                Cell::new(image),
+                Cell::num(n),
+            ]
         })
         .collect();
     table::write(out, "  ", &["PID", "Image", "Sockets"], &rows);
@@ -231,9 +329,17 @@ fn afd(a: &Analysis, out: &mut dyn Markup) {
 
 fn diagnostics(a: &Analysis, out: &mut dyn Markup) {
     if !a.warnings.is_empty() {
-        heading(out, "WARNINGS (the dump is incomplete or inconsistent here; results may undercount)");
+        heading(
+            out,
+            "WARNINGS (the dump is incomplete or inconsistent here; results may undercount)",
+        );
         for w in &a.warnings {
-            out.text(&format!("  {} x{}: {}\n", w.kind, w.count, w.examples.first().map_or("", String::as_str)));
+            out.text(&format!(
+                "  {} x{}: {}\n",
+                w.kind,
+                w.count,
+                w.examples.first().map_or("", String::as_str)
+            ));
         }
     }
     if !a.notes.is_empty() {
@@ -281,7 +387,11 @@ pub fn endpoints(a: &Analysis, filter: &Filter, out: &mut dyn Markup) {
             vec![
                 Cell::new(e.protocol.to_string()),
                 Cell::new(addr(e.local_ip, Some(e.local_port))),
-                Cell::new(if e.protocol == Protocol::Udp { "*:*".into() } else { addr(e.remote_ip, e.remote_port) }),
+                Cell::new(if e.protocol == Protocol::Udp {
+                    "*:*".into()
+                } else {
+                    addr(e.remote_ip, e.remote_port)
+                }),
                 Cell::new(e.state_name()),
                 pid_cell(&e.owner),
                 Cell::new(image),
@@ -290,7 +400,20 @@ pub fn endpoints(a: &Analysis, filter: &Filter, out: &mut dyn Markup) {
         })
         .collect();
     let n = rows.len();
-    table::write(out, "  ", &["Proto", "Local Address", "Foreign Address", "State", "PID", "Image", "Object"], &rows);
+    table::write(
+        out,
+        "  ",
+        &[
+            "Proto",
+            "Local Address",
+            "Foreign Address",
+            "State",
+            "PID",
+            "Image",
+            "Object",
+        ],
+        &rows,
+    );
     out.text(&format!("  {n} endpoints\n"));
 }
 
@@ -302,7 +425,10 @@ pub fn process(a: &Analysis, pid: u64, out: &mut dyn Markup) -> bool {
     out.bold(&format!("Process {} ({})", p.pid, p.image));
     out.text("\n");
     out.text("  EPROCESS ");
-    out.link(&format!("{:#x}", p.eprocess), &format!("dt nt!_EPROCESS {:#x}", p.eprocess));
+    out.link(
+        &format!("{:#x}", p.eprocess),
+        &format!("dt nt!_EPROCESS {:#x}", p.eprocess),
+    );
     out.text("\n");
     if let Some(t) = p.create_time.and_then(time::filetime_utc) {
         out.text(&format!("  Created  {t}\n"));
@@ -311,16 +437,39 @@ pub fn process(a: &Analysis, pid: u64, out: &mut dyn Markup) -> bool {
         out.text(&format!("  Exited   {t} (its endpoints are still held)\n"));
     }
     if let Some(o) = a.owners.iter().find(|o| o.owner.pid() == Some(pid)) {
-        let parts: Vec<String> = o.tcp_by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        out.text(&format!("  {} endpoints, {} dynamic ports; TCP {}; UDP {}\n", o.total, o.dynamic_ports, parts.join(", "), o.udp));
+        let parts: Vec<String> = o
+            .tcp_by_state
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        out.text(&format!(
+            "  {} endpoints, {} dynamic ports; TCP {}; UDP {}\n",
+            o.total,
+            o.dynamic_ports,
+            parts.join(", "),
+            o.udp
+        ));
     }
-    endpoints(a, &Filter { pid: Some(pid), ..Filter::default() }, out);
+    endpoints(
+        a,
+        &Filter {
+            pid: Some(pid),
+            ..Filter::default()
+        },
+        out,
+    );
     true
 }
 
 /// Endpoint rows as CSV (RFC 4180 quoting).
 pub fn csv(a: &Analysis) -> String {
-    let q = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let q = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
     let mut out = String::from("protocol,state,local_ip,local_port,remote_ip,remote_port,pid,image,owner_source,object,pool_tag,kind,found_via\n");
     for e in &a.endpoints {
         let row = [

@@ -12,13 +12,24 @@ pub struct Cell {
 
 impl Cell {
     pub fn new(text: impl Into<String>) -> Self {
-        Self { text: text.into(), ..Self::default() }
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
     }
     pub fn num(n: impl ToString) -> Self {
-        Self { text: n.to_string(), right: true, link: None }
+        Self {
+            text: n.to_string(),
+            right: true,
+            link: None,
+        }
     }
     pub fn link(text: impl Into<String>, command: impl Into<String>) -> Self {
-        Self { text: text.into(), link: Some(command.into()), right: false }
+        Self {
+            text: text.into(),
+            link: Some(command.into()),
+            right: false,
+        }
     }
     pub fn right(mut self) -> Self {
         self.right = true;
@@ -46,7 +57,12 @@ pub fn write(out: &mut dyn Markup, indent: &str, header: &[&str], rows: &[Vec<Ce
             line_started = true;
             let pad = width[i].saturating_sub(c.text.chars().count());
             let last = i + 1 == cols.min(r.len());
-            let right = c.right || (k == 0 && rows.first().and_then(|r0| r0.get(i)).is_some_and(|c0| c0.right));
+            let right = c.right
+                || (k == 0
+                    && rows
+                        .first()
+                        .and_then(|r0| r0.get(i))
+                        .is_some_and(|c0| c0.right));
             if right {
                 out.text(&" ".repeat(pad));
             }
@@ -71,7 +87,15 @@ mod tests {
     #[test]
     fn pads_and_aligns() {
         let mut p = PlainText::default();
-        write(&mut p, "  ", &["PID", "Image"], &[vec![Cell::num(4), Cell::new("System")], vec![Cell::link("1536", "!x").right(), Cell::new("java.exe")]]);
+        write(
+            &mut p,
+            "  ",
+            &["PID", "Image"],
+            &[
+                vec![Cell::num(4), Cell::new("System")],
+                vec![Cell::link("1536", "!x").right(), Cell::new("java.exe")],
+            ],
+        );
         assert_eq!(p.0, "   PID  Image\n     4  System\n  1536  java.exe\n");
     }
 }

@@ -61,10 +61,16 @@ impl HashHeader {
             ));
         }
         if !is_kernel_ptr(h.directory, 8) {
-            return Err(format!("Directory {:#x} is not a kernel pointer", h.directory));
+            return Err(format!(
+                "Directory {:#x} is not a kernel pointer",
+                h.directory
+            ));
         }
         if h.non_empty_buckets > h.table_size {
-            return Err(format!("NonEmptyBuckets {} exceeds TableSize {}", h.non_empty_buckets, h.table_size));
+            return Err(format!(
+                "NonEmptyBuckets {} exceeds TableSize {}",
+                h.non_empty_buckets, h.table_size
+            ));
         }
         Ok(h)
     }
@@ -81,9 +87,13 @@ impl HashHeader {
         if first >= MAX_FIRST_LEVEL {
             return Err(format!("bucket {b} is beyond the two-level directory"));
         }
-        let dir = target.read_u64(self.directory + 8 * first).map_err(|e| e.to_string())?;
+        let dir = target
+            .read_u64(self.directory + 8 * first)
+            .map_err(|e| e.to_string())?;
         if !is_kernel_ptr(dir, 8) {
-            return Err(format!("second-level directory {first} pointer {dir:#x} is not a kernel pointer"));
+            return Err(format!(
+                "second-level directory {first} pointer {dir:#x} is not a kernel pointer"
+            ));
         }
         Ok(dir + 16 * second)
     }
@@ -99,14 +109,22 @@ pub struct HashWalk {
 }
 
 /// Walks every entry of every bucket of the table at `va`. Problems go to `diag` under `what`.
-pub fn walk_table(target: &dyn Target, va: u64, what: &str, diag: &mut Diagnostics) -> Result<HashWalk, String> {
+pub fn walk_table(
+    target: &dyn Target,
+    va: u64,
+    what: &str,
+    diag: &mut Diagnostics,
+) -> Result<HashWalk, String> {
     let h = HashHeader::read(target, va)?;
     let mut out = HashWalk::default();
     let limit = u64::from(h.num_entries) + SLACK;
     let mut seen = HashSet::new();
     for b in 0..h.table_size {
         if target.interrupted() {
-            diag.warn("interrupted", format!("{what}: interrupted at bucket {b} of {}", h.table_size));
+            diag.warn(
+                "interrupted",
+                format!("{what}: interrupted at bucket {b} of {}", h.table_size),
+            );
             break;
         }
         let head = match h.bucket_head(target, b) {
@@ -121,29 +139,47 @@ pub fn walk_table(target: &dyn Target, va: u64, what: &str, diag: &mut Diagnosti
             Ok(l) => l,
             Err(e) => {
                 out.buckets_unreadable += 1;
-                diag.warn("hash-bucket-unreadable", format!("{what} {va:#x} bucket {b}: {e}"));
+                diag.warn(
+                    "hash-bucket-unreadable",
+                    format!("{what} {va:#x} bucket {b}: {e}"),
+                );
                 continue;
             }
         };
         out.buckets_read += 1;
         while link != head {
             if !is_kernel_ptr(link, 8) {
-                diag.warn("hash-bad-link", format!("{what} {va:#x} bucket {b}: link {link:#x} is not a kernel pointer"));
+                diag.warn(
+                    "hash-bad-link",
+                    format!("{what} {va:#x} bucket {b}: link {link:#x} is not a kernel pointer"),
+                );
                 break;
             }
             if !seen.insert(link) {
-                diag.warn("hash-cycle", format!("{what} {va:#x} bucket {b}: entry {link:#x} seen twice"));
+                diag.warn(
+                    "hash-cycle",
+                    format!("{what} {va:#x} bucket {b}: entry {link:#x} seen twice"),
+                );
                 break;
             }
             if out.links.len() as u64 >= limit {
-                diag.warn("hash-too-long", format!("{what} {va:#x}: more than NumEntries {} + {SLACK} entries", h.num_entries));
+                diag.warn(
+                    "hash-too-long",
+                    format!(
+                        "{what} {va:#x}: more than NumEntries {} + {SLACK} entries",
+                        h.num_entries
+                    ),
+                );
                 return Ok(out);
             }
             out.links.push(link);
             link = match target.read_u64(link) {
                 Ok(l) => l,
                 Err(e) => {
-                    diag.warn("hash-entry-unreadable", format!("{what} {va:#x} bucket {b}: {e}"));
+                    diag.warn(
+                        "hash-entry-unreadable",
+                        format!("{what} {va:#x} bucket {b}: {e}"),
+                    );
                     break;
                 }
             };
@@ -164,7 +200,11 @@ mod tests {
     /// Builds a table of `size` buckets (two-level past 128) with `per_bucket` entries in each.
     fn build(size: u32, per_bucket: u64) -> (MemTarget, Vec<u64>) {
         let mut t = MemTarget::new();
-        let base = if size <= 128 { size } else { (size as u64).next_power_of_two() as u32 / 2 };
+        let base = if size <= 128 {
+            size
+        } else {
+            (size as u64).next_power_of_two() as u32 / 2
+        };
         t.put_u32(TABLE + 0x8, size);
         t.put_u32(TABLE + 0xC, size - base);
         t.put_u32(TABLE + 0x10, base - 1);
@@ -225,7 +265,9 @@ mod tests {
         let (mut t, _) = build(128, 1);
         t.put_u32(TABLE + 0x10, 100);
         let mut d = Diagnostics::new();
-        assert!(walk_table(&t, TABLE, "test", &mut d).unwrap_err().contains("DivisorMask"));
+        assert!(walk_table(&t, TABLE, "test", &mut d)
+            .unwrap_err()
+            .contains("DivisorMask"));
     }
 
     #[test]

@@ -26,10 +26,20 @@ pub struct TcpipScan {
 }
 
 /// Walks the partition tables and both port pools.
-pub fn scan(target: &dyn Target, layout: &TcpipLayout, procs: &mut Processes, diag: &mut Diagnostics) -> TcpipScan {
+pub fn scan(
+    target: &dyn Target,
+    layout: &TcpipLayout,
+    procs: &mut Processes,
+    diag: &mut Diagnostics,
+) -> TcpipScan {
     let mut p = parse::Parser::new(target, layout, procs, diag);
     let hash_tables_walked = tables::walk_partitions(&mut p);
     let tcp_ports = tables::walk_port_pool(&mut p, Protocol::Tcp);
     let udp_ports = tables::walk_port_pool(&mut p, Protocol::Udp);
-    TcpipScan { endpoints: p.endpoints, tcp_ports, udp_ports, hash_tables_walked }
+    TcpipScan {
+        endpoints: p.endpoints,
+        tcp_ports,
+        udp_ports,
+        hash_tables_walked,
+    }
 }

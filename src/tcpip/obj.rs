@@ -20,7 +20,9 @@ pub const AF_INET6: u16 = 0x17;
 /// The pool tag in front of `obj`, if readable.
 pub fn pool_tag(target: &dyn Target, obj: u64) -> Option<PoolTag> {
     let mut b = [0u8; 4];
-    target.read_exact(obj.wrapping_sub(POOL_TAG_BACK), &mut b).ok()?;
+    target
+        .read_exact(obj.wrapping_sub(POOL_TAG_BACK), &mut b)
+        .ok()?;
     Some(PoolTag(b))
 }
 
@@ -45,7 +47,9 @@ impl Obj {
     }
     pub fn u16(&self, off: u32) -> Option<u16> {
         let o = off as usize;
-        Some(u16::from_le_bytes(self.bytes.get(o..o + 2)?.try_into().ok()?))
+        Some(u16::from_le_bytes(
+            self.bytes.get(o..o + 2)?.try_into().ok()?,
+        ))
     }
     /// Ports are stored big-endian (tcpip-afd-facts 1.3).
     pub fn port(&self, off: u32) -> Option<u16> {
@@ -53,11 +57,15 @@ impl Obj {
     }
     pub fn u32(&self, off: u32) -> Option<u32> {
         let o = off as usize;
-        Some(u32::from_le_bytes(self.bytes.get(o..o + 4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(
+            self.bytes.get(o..o + 4)?.try_into().ok()?,
+        ))
     }
     pub fn u64(&self, off: u32) -> Option<u64> {
         let o = off as usize;
-        Some(u64::from_le_bytes(self.bytes.get(o..o + 8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(
+            self.bytes.get(o..o + 8)?.try_into().ok()?,
+        ))
     }
     pub fn slice(&self, off: u32, len: usize) -> Option<&[u8]> {
         self.bytes.get(off as usize..off as usize + len)
@@ -72,7 +80,13 @@ impl Sticky {
     /// The first candidate (the last good one first) for which `f` returns a value.
     pub fn pick<T>(&self, field: &Offset, mut f: impl FnMut(u32) -> Option<T>) -> Option<(u32, T)> {
         let last = self.0.get();
-        let order = last.into_iter().chain(field.candidates.iter().copied().filter(move |&c| Some(c) != last));
+        let order = last.into_iter().chain(
+            field
+                .candidates
+                .iter()
+                .copied()
+                .filter(move |&c| Some(c) != last),
+        );
         for c in order {
             if let Some(v) = f(c) {
                 self.0.set(Some(c));
@@ -85,12 +99,22 @@ impl Sticky {
 
 /// Reads the address family of the INETAF object `inet_af` points to; only AF_INET and AF_INET6
 /// count as valid (tcpip-afd-facts 2.5, V3).
-pub fn address_family(target: &dyn Target, inet_af: u64, af_field: &Offset, sticky: &Sticky) -> Option<u16> {
+pub fn address_family(
+    target: &dyn Target,
+    inet_af: u64,
+    af_field: &Offset,
+    sticky: &Sticky,
+) -> Option<u16> {
     if !is_kernel_ptr(inet_af, 8) {
         return None;
     }
     sticky
-        .pick(af_field, |off| target.read_u16(inet_af + u64::from(off)).ok().filter(|&af| af == AF_INET || af == AF_INET6))
+        .pick(af_field, |off| {
+            target
+                .read_u16(inet_af + u64::from(off))
+                .ok()
+                .filter(|&af| af == AF_INET || af == AF_INET6)
+        })
         .map(|(_, af)| af)
 }
 
@@ -144,7 +168,12 @@ mod tests {
     use symbols::layouts::Confidence;
 
     fn offset(c: &[u32]) -> Offset {
-        Offset { candidates: c.to_vec(), source: "test".into(), confidence: Confidence::Stated, note: None }
+        Offset {
+            candidates: c.to_vec(),
+            source: "test".into(),
+            confidence: Confidence::Stated,
+            note: None,
+        }
     }
 
     #[test]
@@ -152,10 +181,19 @@ mod tests {
         let s = Sticky::default();
         let f = offset(&[0x10, 0x18]);
         let mut tried = Vec::new();
-        assert_eq!(s.pick(&f, |o| { tried.push(o); (o == 0x18).then_some(()) }), Some((0x18, ())));
+        assert_eq!(
+            s.pick(&f, |o| {
+                tried.push(o);
+                (o == 0x18).then_some(())
+            }),
+            Some((0x18, ()))
+        );
         assert_eq!(tried, vec![0x10, 0x18]);
         tried.clear();
-        s.pick(&f, |o| { tried.push(o); Some(()) });
+        s.pick(&f, |o| {
+            tried.push(o);
+            Some(())
+        });
         assert_eq!(tried, vec![0x18]);
     }
 
@@ -165,19 +203,33 @@ mod tests {
         let inetaf = 0xFFFF_A000_0000_1000;
         t.put_u16(inetaf + 0x18, AF_INET6);
         let s = Sticky::default();
-        assert_eq!(address_family(&t, inetaf, &offset(&[0x14, 0x18]), &s), Some(AF_INET6));
+        assert_eq!(
+            address_family(&t, inetaf, &offset(&[0x14, 0x18]), &s),
+            Some(AF_INET6)
+        );
         assert_eq!(address_family(&t, 0x1000, &offset(&[0x14, 0x18]), &s), None);
         let ip = 0xFFFF_A000_0000_2000;
         t.put(ip, &[10, 1, 2, 3]);
         assert_eq!(read_ip(&t, ip, AF_INET), Some("10.1.2.3".parse().unwrap()));
         t.put_u64(inetaf + 0x100, ip - 0x8);
-        let path = AddrPath { derefs: vec![0x100], ip_at: 8, source: "t".into(), confidence: Confidence::Stated };
-        assert_eq!(follow_path(&t, inetaf, &path, AF_INET), Some("10.1.2.3".parse().unwrap()));
+        let path = AddrPath {
+            derefs: vec![0x100],
+            ip_at: 8,
+            source: "t".into(),
+            confidence: Confidence::Stated,
+        };
+        assert_eq!(
+            follow_path(&t, inetaf, &path, AF_INET),
+            Some("10.1.2.3".parse().unwrap())
+        );
     }
 
     #[test]
     fn ports_are_big_endian() {
-        let o = Obj { va: 0, bytes: vec![0x01, 0xBB] };
+        let o = Obj {
+            va: 0,
+            bytes: vec![0x01, 0xBB],
+        };
         assert_eq!(o.port(0), Some(443));
         assert_eq!(o.port(1), None);
     }

@@ -1,6 +1,9 @@
 //! Turning tcpip objects (TCB, TIME_WAIT, listener, UDP) into [`Endpoint`]s.
 
-use super::obj::{self, address_family, follow_path, has_tag, plausible_filetime, read_ip, unspecified, Obj, Sticky};
+use super::obj::{
+    self, address_family, follow_path, has_tag, plausible_filetime, read_ip, unspecified, Obj,
+    Sticky,
+};
 use crate::diag::Diagnostics;
 use crate::kernel::Processes;
 use crate::model::{Endpoint, ObjectKind, Owner, Protocol, TcpState};
@@ -35,8 +38,21 @@ struct Picks {
 }
 
 impl<'a> Parser<'a> {
-    pub fn new(target: &'a dyn Target, layout: &'a TcpipLayout, procs: &'a mut Processes, diag: &'a mut Diagnostics) -> Self {
-        Self { target, layout, procs, diag, seen: HashSet::new(), endpoints: Vec::new(), pick: Picks::default() }
+    pub fn new(
+        target: &'a dyn Target,
+        layout: &'a TcpipLayout,
+        procs: &'a mut Processes,
+        diag: &'a mut Diagnostics,
+    ) -> Self {
+        Self {
+            target,
+            layout,
+            procs,
+            diag,
+            seen: HashSet::new(),
+            endpoints: Vec::new(),
+            pick: Picks::default(),
+        }
     }
 
     /// Resolves an owner pointer to a process (or the kernel); `None` if it leads nowhere.
@@ -45,14 +61,22 @@ impl<'a> Parser<'a> {
         Some(if p.pid == 4 {
             Owner::Kernel { eprocess }
         } else {
-            Owner::Process { pid: p.pid, image: p.image.clone(), eprocess }
+            Owner::Process {
+                pid: p.pid,
+                image: p.image.clone(),
+                eprocess,
+            }
         })
     }
 
     /// Owner from the first candidate offset whose pointer resolves to a process; the layout's
     /// scan window is the fallback (MemProcFS's EPROCESS scan for Win11 TCBs).
     fn owner_at(&mut self, o: &Obj, field: &Offset, sticky_is_tcb: bool) -> Owner {
-        let sticky = if sticky_is_tcb { &self.pick.tcb_owner } else { &self.pick.lis_owner };
+        let sticky = if sticky_is_tcb {
+            &self.pick.tcb_owner
+        } else {
+            &self.pick.lis_owner
+        };
         let mut found = None;
         let procs = &mut *self.procs;
         let target = self.target;
@@ -77,7 +101,13 @@ impl<'a> Parser<'a> {
         }
         match found {
             Some(owner) => owner,
-            None => Owner::Unknown { pointer: field.candidates.first().and_then(|&c| o.u64(c)).unwrap_or(0) },
+            None => Owner::Unknown {
+                pointer: field
+                    .candidates
+                    .first()
+                    .and_then(|&c| o.u64(c))
+                    .unwrap_or(0),
+            },
         }
     }
 
@@ -100,7 +130,12 @@ impl<'a> Parser<'a> {
                 return;
             }
         }
-        self.diag.warn("hash-entry-unknown", format!("hash entry {link:#x} is neither a TCB nor a TIME_WAIT object (no known pool tag)"));
+        self.diag.warn(
+            "hash-entry-unknown",
+            format!(
+                "hash entry {link:#x} is neither a TCB nor a TIME_WAIT object (no known pool tag)"
+            ),
+        );
     }
 
     /// Parses a TCB (`TcpE`/`TTcb`).
@@ -110,11 +145,19 @@ impl<'a> Parser<'a> {
         }
         let l = &self.layout.tcb;
         let Some(o) = Obj::read(self.target, va, l.size) else {
-            self.diag.warn("tcb-unreadable", format!("TCB {va:#x} is not readable"));
+            self.diag
+                .warn("tcb-unreadable", format!("TCB {va:#x} is not readable"));
             return;
         };
-        let Some((state_off, state)) = self.pick.tcb_state.pick(&l.state, |off| o.u32(off).and_then(TcpState::from_raw)) else {
-            self.diag.warn("tcb-bad-state", format!("TCB {va:#x}: no candidate offset holds a valid TCP state"));
+        let Some((state_off, state)) = self
+            .pick
+            .tcb_state
+            .pick(&l.state, |off| o.u32(off).and_then(TcpState::from_raw))
+        else {
+            self.diag.warn(
+                "tcb-bad-state",
+                format!("TCB {va:#x}: no candidate offset holds a valid TCP state"),
+            );
             return;
         };
         let t = self.target;
@@ -123,16 +166,32 @@ impl<'a> Parser<'a> {
         let af = self
             .pick
             .tcb_inet_af
-            .pick(&l.inet_af, |off| address_family(t, o.u64(off)?, af_field, af_pick))
+            .pick(&l.inet_af, |off| {
+                address_family(t, o.u64(off)?, af_field, af_pick)
+            })
             .map(|(_, af)| af);
         let Some(af) = af else {
-            self.diag.warn("tcb-bad-af", format!("TCB {va:#x}: no INETAF with AF_INET or AF_INET6"));
+            self.diag.warn(
+                "tcb-bad-af",
+                format!("TCB {va:#x}: no INETAF with AF_INET or AF_INET6"),
+            );
             return;
         };
         // Ports sit right after the state in every layout variant (MPF: State+4/+6), so the port
         // candidates are taken at the index of the state candidate that validated.
-        let pos = l.state.candidates.iter().position(|&c| c == state_off).unwrap_or(0);
-        let nth = |f: &Offset| f.candidates.get(pos).or(f.candidates.first()).copied().unwrap_or(0);
+        let pos = l
+            .state
+            .candidates
+            .iter()
+            .position(|&c| c == state_off)
+            .unwrap_or(0);
+        let nth = |f: &Offset| {
+            f.candidates
+                .get(pos)
+                .or(f.candidates.first())
+                .copied()
+                .unwrap_or(0)
+        };
         let local_port = o.port(nth(&l.local_port)).unwrap_or(0);
         let remote_port = o.port(nth(&l.remote_port)).unwrap_or(0);
         let (local_ip, remote_ip) = self.tcb_addresses(&o, af);
@@ -142,8 +201,14 @@ impl<'a> Parser<'a> {
         if state == TcpState::Closed && remote_port == 0 && local_port != 0 {
             state = TcpState::Bound;
         }
-        let time = l.create_time.as_ref().and_then(|f| o.u64(f.preferred())).filter(|&t| plausible_filetime(t));
-        let tag = obj::pool_tag(self.target, va).map(|t| t.to_string()).unwrap_or_default();
+        let time = l
+            .create_time
+            .as_ref()
+            .and_then(|f| o.u64(f.preferred()))
+            .filter(|&t| plausible_filetime(t));
+        let tag = obj::pool_tag(self.target, va)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
         self.endpoints.push(Endpoint {
             protocol: Protocol::Tcp,
             state: Some(state),
@@ -151,7 +216,11 @@ impl<'a> Parser<'a> {
             local_port,
             remote_ip: if remote_port == 0 { None } else { remote_ip },
             remote_port: (remote_port != 0).then_some(remote_port),
-            owner_source: if matches!(owner, Owner::Unknown { .. }) { "none" } else { "tcb" },
+            owner_source: if matches!(owner, Owner::Unknown { .. }) {
+                "none"
+            } else {
+                "tcb"
+            },
             owner,
             object: va,
             kind: ObjectKind::Tcb,
@@ -162,19 +231,28 @@ impl<'a> Parser<'a> {
     }
 
     /// Local and remote IP of a TCB through ADDRINFO: local = *(*(Local + pData)), remote = *Remote.
-    fn tcb_addresses(&mut self, o: &Obj, af: u16) -> (Option<std::net::IpAddr>, Option<std::net::IpAddr>) {
+    fn tcb_addresses(
+        &mut self,
+        o: &Obj,
+        af: u16,
+    ) -> (Option<std::net::IpAddr>, Option<std::net::IpAddr>) {
         let l = self.layout;
         let t = self.target;
         let pick = self.pick.tcb_addr_info.pick(&l.tcb.addr_info, |off| {
             let ai = o.u64(off)?;
             is_kernel_ptr(ai, 8).then_some(ai)
         });
-        let Some((_, ai)) = pick else { return (None, None) };
+        let Some((_, ai)) = pick else {
+            return (None, None);
+        };
         let local = t
             .read_u64(ai + u64::from(l.addr_info.local.preferred()))
             .ok()
             .filter(|&p| is_kernel_ptr(p, 8))
-            .and_then(|la| t.read_u64(la + u64::from(l.local_address.pdata.preferred())).ok())
+            .and_then(|la| {
+                t.read_u64(la + u64::from(l.local_address.pdata.preferred()))
+                    .ok()
+            })
             .filter(|&p| is_kernel_ptr(p, 8))
             .and_then(|pp| t.read_u64(pp).ok())
             .filter(|&p| is_kernel_ptr(p, 4))
@@ -195,17 +273,45 @@ impl<'a> Parser<'a> {
         }
         let l = &self.layout.time_wait;
         let Some(o) = Obj::read(self.target, va, l.size) else {
-            self.diag.warn("timewait-unreadable", format!("TIME_WAIT object {va:#x} is not readable"));
+            self.diag.warn(
+                "timewait-unreadable",
+                format!("TIME_WAIT object {va:#x} is not readable"),
+            );
             return;
         };
-        let variants = l.inet_af.candidates.len().max(l.local_port.candidates.len()).max(1);
-        let nth = |f: &Offset, k: usize| f.candidates.get(k).or(f.candidates.last()).copied().unwrap_or(0);
+        let variants = l
+            .inet_af
+            .candidates
+            .len()
+            .max(l.local_port.candidates.len())
+            .max(1);
+        let nth = |f: &Offset, k: usize| {
+            f.candidates
+                .get(k)
+                .or(f.candidates.last())
+                .copied()
+                .unwrap_or(0)
+        };
         let first = self.pick.tw_variant.get();
         let order = std::iter::once(first).chain((0..variants).filter(move |&k| k != first));
         let mut parsed = None;
         for k in order {
-            let Some(af) = o.u64(nth(&l.inet_af, k)).and_then(|p| address_family(self.target, p, &self.layout.inet_af.address_family, &self.pick.af)) else { continue };
-            let (Some(lp), Some(rp)) = (o.port(nth(&l.local_port, k)), o.port(nth(&l.remote_port, k))) else { continue };
+            let Some(af) = o.u64(nth(&l.inet_af, k)).and_then(|p| {
+                address_family(
+                    self.target,
+                    p,
+                    &self.layout.inet_af.address_family,
+                    &self.pick.af,
+                )
+            }) else {
+                continue;
+            };
+            let (Some(lp), Some(rp)) = (
+                o.port(nth(&l.local_port, k)),
+                o.port(nth(&l.remote_port, k)),
+            ) else {
+                continue;
+            };
             if lp == 0 || rp == 0 {
                 continue;
             }
@@ -214,24 +320,47 @@ impl<'a> Parser<'a> {
             break;
         }
         let Some((k, af, local_port, remote_port)) = parsed else {
-            self.diag.warn("timewait-bad", format!("TIME_WAIT object {va:#x}: no layout variant gives a valid family and ports"));
+            self.diag.warn(
+                "timewait-bad",
+                format!(
+                    "TIME_WAIT object {va:#x}: no layout variant gives a valid family and ports"
+                ),
+            );
             return;
         };
-        let local_ip = o.u64(nth(&l.local_addr, k)).and_then(|p| l.local_addr_paths.iter().find_map(|path| follow_path(self.target, p, path, af)));
+        let local_ip = o.u64(nth(&l.local_addr, k)).and_then(|p| {
+            l.local_addr_paths
+                .iter()
+                .find_map(|path| follow_path(self.target, p, path, af))
+        });
         let remote_off = nth(&l.remote_addr, k);
-        let storage = l.remote_addr_storage.get(k).or(l.remote_addr_storage.last()).copied().unwrap_or(AddrStorage::Inline);
+        let storage = l
+            .remote_addr_storage
+            .get(k)
+            .or(l.remote_addr_storage.last())
+            .copied()
+            .unwrap_or(AddrStorage::Inline);
         let remote_ip = match storage {
             AddrStorage::Inline => {
                 let len = if af == obj::AF_INET6 { 16 } else { 4 };
-                o.slice(remote_off, len).map(|b| if len == 16 {
-                    std::net::IpAddr::from(<[u8; 16]>::try_from(b).unwrap_or([0; 16]))
-                } else {
-                    std::net::IpAddr::from(<[u8; 4]>::try_from(b).unwrap_or([0; 4]))
+                o.slice(remote_off, len).map(|b| {
+                    if len == 16 {
+                        std::net::IpAddr::from(<[u8; 16]>::try_from(b).unwrap_or([0; 16]))
+                    } else {
+                        std::net::IpAddr::from(<[u8; 4]>::try_from(b).unwrap_or([0; 4]))
+                    }
                 })
             }
-            _ => o.u64(remote_off).filter(|&p| is_kernel_ptr(p, 4)).and_then(|p| read_ip(self.target, p, af)),
+            _ => o
+                .u64(remote_off)
+                .filter(|&p| is_kernel_ptr(p, 4))
+                .and_then(|p| read_ip(self.target, p, af)),
         };
-        let time = l.time.as_ref().and_then(|f| o.u64(f.preferred())).filter(|&t| plausible_filetime(t));
+        let time = l
+            .time
+            .as_ref()
+            .and_then(|f| o.u64(f.preferred()))
+            .filter(|&t| plausible_filetime(t));
         self.endpoints.push(Endpoint {
             protocol: Protocol::Tcp,
             state: Some(TcpState::TimeWait),
@@ -243,7 +372,9 @@ impl<'a> Parser<'a> {
             owner_source: "none",
             object: va,
             kind: ObjectKind::TimeWait,
-            pool_tag: obj::pool_tag(self.target, va).map(|t| t.to_string()).unwrap_or_default(),
+            pool_tag: obj::pool_tag(self.target, va)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
             time,
             found_via: via,
         });
@@ -256,19 +387,40 @@ impl<'a> Parser<'a> {
         }
         let l = &self.layout.listener;
         let Some(o) = Obj::read(self.target, va, l.size) else {
-            self.diag.warn("listener-unreadable", format!("listener {va:#x} is not readable"));
+            self.diag.warn(
+                "listener-unreadable",
+                format!("listener {va:#x} is not readable"),
+            );
             return;
         };
-        let af = o.u64(l.inet_af.preferred()).and_then(|p| address_family(self.target, p, &self.layout.inet_af.address_family, &self.pick.af));
+        let af = o.u64(l.inet_af.preferred()).and_then(|p| {
+            address_family(
+                self.target,
+                p,
+                &self.layout.inet_af.address_family,
+                &self.pick.af,
+            )
+        });
         let Some(af) = af else {
-            self.diag.warn("listener-bad-af", format!("listener {va:#x}: no INETAF with AF_INET or AF_INET6"));
+            self.diag.warn(
+                "listener-bad-af",
+                format!("listener {va:#x}: no INETAF with AF_INET or AF_INET6"),
+            );
             return;
         };
         let port = o.port(l.port.preferred()).unwrap_or(0);
         let la = o.u64(l.local_addr.preferred()).unwrap_or(0);
-        let local_ip = if la == 0 { Some(unspecified(af)) } else { self.local_address_ip(la, af) };
+        let local_ip = if la == 0 {
+            Some(unspecified(af))
+        } else {
+            self.local_address_ip(la, af)
+        };
         let owner = self.owner_at(&o, &self.layout.listener.owner.clone(), false);
-        let time = l.create_time.as_ref().and_then(|f| o.u64(f.preferred())).filter(|&t| plausible_filetime(t));
+        let time = l
+            .create_time
+            .as_ref()
+            .and_then(|f| o.u64(f.preferred()))
+            .filter(|&t| plausible_filetime(t));
         self.endpoints.push(Endpoint {
             protocol: Protocol::Tcp,
             state: Some(TcpState::Listening),
@@ -276,11 +428,17 @@ impl<'a> Parser<'a> {
             local_port: port,
             remote_ip: None,
             remote_port: None,
-            owner_source: if matches!(owner, Owner::Unknown { .. }) { "none" } else { "listener" },
+            owner_source: if matches!(owner, Owner::Unknown { .. }) {
+                "none"
+            } else {
+                "listener"
+            },
             owner,
             object: va,
             kind: ObjectKind::Listener,
-            pool_tag: obj::pool_tag(self.target, va).map(|t| t.to_string()).unwrap_or_default(),
+            pool_tag: obj::pool_tag(self.target, va)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
             time,
             found_via: via,
         });
@@ -292,7 +450,10 @@ impl<'a> Parser<'a> {
         if !is_kernel_ptr(la, 8) {
             return None;
         }
-        let pp = t.read_u64(la + u64::from(self.layout.local_address.pdata.preferred())).ok().filter(|&p| is_kernel_ptr(p, 8))?;
+        let pp = t
+            .read_u64(la + u64::from(self.layout.local_address.pdata.preferred()))
+            .ok()
+            .filter(|&p| is_kernel_ptr(p, 8))?;
         let ip = t.read_u64(pp).ok().filter(|&p| is_kernel_ptr(p, 4))?;
         read_ip(t, ip, af)
     }
@@ -304,20 +465,43 @@ impl<'a> Parser<'a> {
         }
         let l = &self.layout.udp;
         let Some(o) = Obj::read(self.target, va, l.size) else {
-            self.diag.warn("udp-unreadable", format!("UDP endpoint {va:#x} is not readable"));
+            self.diag.warn(
+                "udp-unreadable",
+                format!("UDP endpoint {va:#x} is not readable"),
+            );
             return;
         };
-        let af = o.u64(l.inet_af.preferred()).and_then(|p| address_family(self.target, p, &self.layout.inet_af.address_family, &self.pick.af));
+        let af = o.u64(l.inet_af.preferred()).and_then(|p| {
+            address_family(
+                self.target,
+                p,
+                &self.layout.inet_af.address_family,
+                &self.pick.af,
+            )
+        });
         let Some(af) = af else {
-            self.diag.warn("udp-bad-af", format!("UDP endpoint {va:#x}: no INETAF with AF_INET or AF_INET6"));
+            self.diag.warn(
+                "udp-bad-af",
+                format!("UDP endpoint {va:#x}: no INETAF with AF_INET or AF_INET6"),
+            );
             return;
         };
         let port = o.port(l.port.preferred()).unwrap_or(0);
         let la = o.u64(l.local_addr.preferred()).unwrap_or(0);
-        let local_ip = if la == 0 { Some(unspecified(af)) } else { l.local_addr_paths.iter().find_map(|p| follow_path(self.target, la, p, af)) };
+        let local_ip = if la == 0 {
+            Some(unspecified(af))
+        } else {
+            l.local_addr_paths
+                .iter()
+                .find_map(|p| follow_path(self.target, la, p, af))
+        };
         let owner = self.owner_at(&o, &self.layout.udp.owner.clone(), false);
         let _ = &self.pick.udp_owner;
-        let time = l.create_time.as_ref().and_then(|f| o.u64(f.preferred())).filter(|&t| plausible_filetime(t));
+        let time = l
+            .create_time
+            .as_ref()
+            .and_then(|f| o.u64(f.preferred()))
+            .filter(|&t| plausible_filetime(t));
         self.endpoints.push(Endpoint {
             protocol: Protocol::Udp,
             state: None,
@@ -325,11 +509,17 @@ impl<'a> Parser<'a> {
             local_port: port,
             remote_ip: None,
             remote_port: None,
-            owner_source: if matches!(owner, Owner::Unknown { .. }) { "none" } else { "udp" },
+            owner_source: if matches!(owner, Owner::Unknown { .. }) {
+                "none"
+            } else {
+                "udp"
+            },
             owner,
             object: va,
             kind: ObjectKind::Udp,
-            pool_tag: obj::pool_tag(self.target, va).map(|t| t.to_string()).unwrap_or_default(),
+            pool_tag: obj::pool_tag(self.target, va)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
             time,
             found_via: via,
         });

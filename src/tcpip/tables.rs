@@ -20,34 +20,55 @@ const PORT_BITS: u32 = 65536;
 pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
     let t = p.target;
     let l = &p.layout.partition;
-    let table = match t.symbol_address("tcpip", "PartitionTable").and_then(|va| t.read_u64(va)) {
+    let table = match t
+        .symbol_address("tcpip", "PartitionTable")
+        .and_then(|va| t.read_u64(va))
+    {
         Ok(v) if is_kernel_ptr(v, 8) => v,
         Ok(v) => {
-            p.diag.warn("partition-table", format!("tcpip!PartitionTable holds {v:#x}, not a kernel pointer"));
+            p.diag.warn(
+                "partition-table",
+                format!("tcpip!PartitionTable holds {v:#x}, not a kernel pointer"),
+            );
             return 0;
         }
         Err(e) => {
-            p.diag.warn("partition-table", format!("tcpip!PartitionTable: {e}"));
+            p.diag
+                .warn("partition-table", format!("tcpip!PartitionTable: {e}"));
             return 0;
         }
     };
     // MemProcFS reads a DWORD and rejects 0 or > 64; volatility3 reads one byte (facts 1.1).
-    let count = match t.symbol_address("tcpip", "PartitionCount").and_then(|va| t.read_u32(va)) {
+    let count = match t
+        .symbol_address("tcpip", "PartitionCount")
+        .and_then(|va| t.read_u32(va))
+    {
         Ok(n) if n >= 1 && n <= l.max_count => n,
         Ok(n) => {
-            p.diag.warn("partition-table", format!("tcpip!PartitionCount is {n}, outside 1..={}", l.max_count));
+            p.diag.warn(
+                "partition-table",
+                format!("tcpip!PartitionCount is {n}, outside 1..={}", l.max_count),
+            );
             return 0;
         }
         Err(e) => {
-            p.diag.warn("partition-table", format!("tcpip!PartitionCount: {e}"));
+            p.diag
+                .warn("partition-table", format!("tcpip!PartitionCount: {e}"));
             return 0;
         }
     };
-    let fields = [l.ht_first.clone(), l.ht_endpoints.clone(), l.ht_third.clone()];
+    let fields = [
+        l.ht_first.clone(),
+        l.ht_endpoints.clone(),
+        l.ht_third.clone(),
+    ];
     // The stride is the one whose records all hold valid hash-table headers (facts 1.2 [!]: 0x80
     // before 19041 per volatility3, 0xC0 "1903 and above" per MemProcFS).
     let valid_record = |rec: u64| {
-        fields.iter().all(|f| t.read_u64(rec + u64::from(f.preferred())).is_ok_and(|ht| HashHeader::read(t, ht).is_ok()))
+        fields.iter().all(|f| {
+            t.read_u64(rec + u64::from(f.preferred()))
+                .is_ok_and(|ht| HashHeader::read(t, ht).is_ok())
+        })
     };
     let stride = l
         .stride
@@ -57,14 +78,19 @@ pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
         .find(|&s| (0..count).all(|i| valid_record(table + u64::from(i) * u64::from(s))))
         .unwrap_or_else(|| l.stride.preferred());
     if !l.stride.allows(stride) || stride != l.stride.preferred() {
-        p.diag.note(format!("partition record stride {stride:#x} chosen by validation"));
+        p.diag.note(format!(
+            "partition record stride {stride:#x} chosen by validation"
+        ));
     }
     let mut walked = HashSet::new();
     for i in 0..count {
         let rec = table + u64::from(i) * u64::from(stride);
         for f in &fields {
             let Ok(ht) = t.read_u64(rec + u64::from(f.preferred())) else {
-                p.diag.warn("partition-unreadable", format!("partition {i} record {rec:#x} is not readable"));
+                p.diag.warn(
+                    "partition-unreadable",
+                    format!("partition {i} record {rec:#x} is not readable"),
+                );
                 continue;
             };
             if !walked.insert(ht) {
@@ -78,7 +104,9 @@ pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
                         p.from_hash_link(link, "partition-table");
                     }
                 }
-                Err(e) => p.diag.warn("hash-table-invalid", format!("{what} {ht:#x}: {e}")),
+                Err(e) => p
+                    .diag
+                    .warn("hash-table-invalid", format!("{what} {ht:#x}: {e}")),
             }
         }
     }
@@ -93,33 +121,69 @@ fn port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<u64> {
         Protocol::Tcp => ("TcpPortPool", "TcpCompartmentSet"),
         Protocol::Udp => ("UdpPortPool", "UdpCompartmentSet"),
     };
-    let proto_tags = if protocol == Protocol::Tcp { &l.tcp_compartment_tags } else { &l.udp_compartment_tags };
+    let proto_tags = if protocol == Protocol::Tcp {
+        &l.tcp_compartment_tags
+    } else {
+        &l.udp_compartment_tags
+    };
     let mut why = Vec::new();
     for kind in &l.roots.kinds {
         let pool = match kind {
-            PortPoolRoot::Globals => t.symbol_address("tcpip", global).and_then(|va| t.read_u64(va)).map_err(|e| e.to_string()),
+            PortPoolRoot::Globals => t
+                .symbol_address("tcpip", global)
+                .and_then(|va| t.read_u64(va))
+                .map_err(|e| e.to_string()),
             PortPoolRoot::CompartmentChain => (|| {
-                let cs = t.read_u64(t.symbol_address("tcpip", set).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-                let hop = |from: u64, off: u32, tags: &symbols::layouts::Tags, name: &str| -> Result<u64, String> {
+                let cs = t
+                    .read_u64(t.symbol_address("tcpip", set).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?;
+                let hop = |from: u64,
+                           off: u32,
+                           tags: &symbols::layouts::Tags,
+                           name: &str|
+                 -> Result<u64, String> {
                     if !has_tag(t, from, tags) {
-                        return Err(format!("{name} {from:#x} lacks pool tag {}", tags.preferred()));
+                        return Err(format!(
+                            "{name} {from:#x} lacks pool tag {}",
+                            tags.preferred()
+                        ));
                     }
                     t.read_u64(from + u64::from(off)).map_err(|e| e.to_string())
                 };
-                let co = hop(cs, l.compartment_set_inet.preferred(), &l.compartment_set_tags, "compartment set")?;
-                let pc = hop(co, l.compartment_protocol.preferred(), &l.compartment_tags, "compartment")?;
-                hop(pc, l.protocol_port_pool.preferred(), proto_tags, "protocol compartment")
+                let co = hop(
+                    cs,
+                    l.compartment_set_inet.preferred(),
+                    &l.compartment_set_tags,
+                    "compartment set",
+                )?;
+                let pc = hop(
+                    co,
+                    l.compartment_protocol.preferred(),
+                    &l.compartment_tags,
+                    "compartment",
+                )?;
+                hop(
+                    pc,
+                    l.protocol_port_pool.preferred(),
+                    proto_tags,
+                    "protocol compartment",
+                )
             })(),
             _ => continue,
         };
         match pool {
             // INET_PORT_POOL is a big-pool block: page-aligned, no POOL_HEADER (facts 1.6, 2.1).
             Ok(v) if is_kernel_ptr(v, 0x1000) => return Some(v),
-            Ok(v) => why.push(format!("{kind:?}: {v:#x} is not a page-aligned kernel pointer")),
+            Ok(v) => why.push(format!(
+                "{kind:?}: {v:#x} is not a page-aligned kernel pointer"
+            )),
             Err(e) => why.push(format!("{kind:?}: {e}")),
         }
     }
-    p.diag.warn("port-pool", format!("{protocol} port pool not found: {}", why.join("; ")));
+    p.diag.warn(
+        "port-pool",
+        format!("{protocol} port pool not found: {}", why.join("; ")),
+    );
     None
 }
 
@@ -138,11 +202,15 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
     let raw = match t.read_vec(buffer, (PORT_BITS / 8) as usize) {
         Ok(r) => r,
         Err(e) => {
-            p.diag.warn("port-bitmap", format!("{protocol} port bitmap buffer: {e}"));
+            p.diag
+                .warn("port-bitmap", format!("{protocol} port bitmap buffer: {e}"));
             return None;
         }
     };
-    let ports: BTreeSet<u16> = (0..PORT_BITS).filter(|&n| raw[(n / 8) as usize] >> (n % 8) & 1 == 1).map(|n| n as u16).collect();
+    let ports: BTreeSet<u16> = (0..PORT_BITS)
+        .filter(|&n| raw[(n / 8) as usize] >> (n % 8) & 1 == 1)
+        .map(|n| n as u16)
+        .collect();
     let mask = !((1u64 << l.entry_tag_bits) - 1);
     let stride = u64::from(l.entry_stride.preferred());
     let entry_ptr = u64::from(l.entry_ptr.preferred());
@@ -153,18 +221,34 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
         }
         let block = port >> 8;
         let entries = *inpa_cache.entry(block).or_insert_with(|| {
-            let inpa = t.read_u64(pool + u64::from(l.port_assignments.preferred()) + 8 * u64::from(block)).ok()?;
+            let inpa = t
+                .read_u64(pool + u64::from(l.port_assignments.preferred()) + 8 * u64::from(block))
+                .ok()?;
             if !has_tag(t, inpa, &l.assignment_tags) {
                 return None;
             }
-            l.inpa_entries.candidates.iter().find_map(|&off| t.read_u64(inpa + u64::from(off)).ok().filter(|&e| is_kernel_ptr(e, 0x1000)))
+            l.inpa_entries.candidates.iter().find_map(|&off| {
+                t.read_u64(inpa + u64::from(off))
+                    .ok()
+                    .filter(|&e| is_kernel_ptr(e, 0x1000))
+            })
         });
         let Some(entries) = entries else {
-            p.diag.warn("port-assignment", format!("{protocol} port {port}: no readable InPA block for ports {}-{}", block << 8, (block << 8) | 0xFF));
+            p.diag.warn(
+                "port-assignment",
+                format!(
+                    "{protocol} port {port}: no readable InPA block for ports {}-{}",
+                    block << 8,
+                    (block << 8) | 0xFF
+                ),
+            );
             continue;
         };
         let Ok(first) = t.read_u64(entries + stride * u64::from(port & 0xFF) + entry_ptr) else {
-            p.diag.warn("port-assignment", format!("{protocol} port {port}: assignment entry unreadable"));
+            p.diag.warn(
+                "port-assignment",
+                format!("{protocol} port {port}: assignment entry unreadable"),
+            );
             continue;
         };
         let mut link = first & mask;
@@ -172,7 +256,12 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
         while link != 0 && hops < MAX_CHAIN {
             hops += 1;
             if !is_kernel_ptr(link, 8) || !assigned_object(p, link) {
-                p.diag.warn("port-assignment", format!("{protocol} port {port}: chain link {link:#x} leads to no known object"));
+                p.diag.warn(
+                    "port-assignment",
+                    format!(
+                        "{protocol} port {port}: chain link {link:#x} leads to no known object"
+                    ),
+                );
                 break;
             }
             link = match t.read_u64(link) {

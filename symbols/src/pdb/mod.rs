@@ -1,0 +1,327 @@
+//! One PDB file: identity check, type sizes, dotted field offsets and symbol RVAs.
+//!
+//! Built on the `pdb` crate (0.8). Its stream objects are neither `Send` nor self-contained (a
+//! `TypeFinder` borrows the `TypeInformation` it indexes), so a [`Pdb`] keeps the file's bytes and
+//! its own owned results instead:
+//! - symbols: one pass over the global symbol stream on the first symbol query, into a name → RVA
+//!   map (publics `S_PUB32`, globals `S_GDATA32`/`S_LDATA32`) plus typedef names (`S_UDT`);
+//! - types: on the first type query, one pass over the TPI stream records the index of every
+//!   complete struct/union/enum by name (forward references are skipped; they resolve by name
+//!   later). A query then converts only the records it touches into owned nodes: the asked type
+//!   and, transitively, the types embedded in it (pointers are not followed). Later queries on the
+//!   same types are answered from those nodes; answers themselves are memoised.
+//!
+//! Everything is behind locks, so one `Arc<Pdb>` serves every thread of a triage run.
+
+mod fieldlist;
+mod nodes;
+mod resolve;
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, RwLock};
+
+use ::pdb::FallibleIterator;
+
+use crate::pe::PdbId;
+
+pub use resolve::{Bitfield, FieldInfo, TypeDesc};
+
+/// PDB files larger than this are refused before reading: kernel PDBs are tens of MB.
+const MAX_PDB_BYTES: u64 = 2 << 30;
+
+/// Why a PDB could not be used or did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PdbError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Io { path: String, reason: String },
+    /// The file is not a PDB, or is corrupt where we read it.
+    #[error("{path} is not a readable PDB: {detail}")]
+    Format { path: String, detail: String },
+    /// The PDB belongs to another build than the module.
+    #[error("{path} is not the PDB of this module: the module wants GUID {expected_guid} age {expected_age}, the file is GUID {found_guid} age {found_age}")]
+    Mismatch {
+        path: String,
+        expected_guid: String,
+        expected_age: u32,
+        found_guid: String,
+        found_age: u32,
+    },
+    /// The PDB has no type records at all (Microsoft's public tcpip.pdb/afd.pdb are like that).
+    #[error("{pdb} carries no type information (public symbols only), so {ty} is not in it")]
+    NoTypes { pdb: String, ty: String },
+    /// The type is not defined in the PDB.
+    #[error("{pdb} has no type named {ty}")]
+    NoType { pdb: String, ty: String },
+    /// A component of a dotted field path does not resolve.
+    #[error("{ty}.{path}: {detail}")]
+    NoField {
+        ty: String,
+        path: String,
+        detail: String,
+    },
+    /// The symbol is not among the PDB's publics and globals.
+    #[error("{pdb} has no public or global symbol {name}")]
+    NoSymbol { pdb: String, name: String },
+}
+
+impl PdbError {
+    fn format(path: &Path, e: impl std::fmt::Display) -> PdbError {
+        PdbError::Format {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Reads only the identity (GUID, DBI age) of the PDB at `path`: what a flat directory search
+/// needs to accept or reject a file named right.
+pub fn read_identity(path: &Path) -> Result<([u8; 16], u32), PdbError> {
+    let file = std::fs::File::open(path).map_err(|e| PdbError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut pdb = ::pdb::PDB::open(file).map_err(|e| PdbError::format(path, e))?;
+    identity_of(&mut pdb, path)
+}
+
+fn identity_of<'s, S: ::pdb::Source<'s> + 's>(
+    pdb: &mut ::pdb::PDB<'s, S>,
+    path: &Path,
+) -> Result<([u8; 16], u32), PdbError> {
+    let info = pdb
+        .pdb_information()
+        .map_err(|e| PdbError::format(path, e))?;
+    let (d1, d2, d3, d4) = info.guid.as_fields();
+    let mut guid = [0u8; 16];
+    guid[0..4].copy_from_slice(&d1.to_le_bytes());
+    guid[4..6].copy_from_slice(&d2.to_le_bytes());
+    guid[6..8].copy_from_slice(&d3.to_le_bytes());
+    guid[8..16].copy_from_slice(d4);
+    // The image's RSDS age equals the DBI age; the info-stream age may have been bumped by tools
+    // that rewrote the PDB later (pdb crate docs on PDBInformation::age), so it is only a fallback.
+    let age = match pdb.debug_information() {
+        Ok(dbi) => dbi.age().unwrap_or(info.age),
+        Err(_) => info.age,
+    };
+    Ok((guid, age))
+}
+
+/// A loaded PDB. Cheap to share (`Arc<Pdb>`); all queries take `&self`.
+#[derive(Debug)]
+pub struct Pdb {
+    path: PathBuf,
+    id: PdbId,
+    bytes: Vec<u8>,
+    has_types: bool,
+    symbols: OnceLock<Result<Symbols, PdbError>>,
+    types: Mutex<nodes::TypeState>,
+    answers: RwLock<HashMap<String, Result<FieldInfo, PdbError>>>,
+}
+
+#[derive(Debug, Default)]
+struct Symbols {
+    rvas: HashMap<String, u32>,
+    typedefs: HashMap<String, u32>,
+}
+
+impl Pdb {
+    /// Opens the PDB at `path` and checks that it is the one `id` names (GUID equal, DBI age
+    /// equal to the RSDS age).
+    pub fn open(path: &Path, id: &PdbId) -> Result<Pdb, PdbError> {
+        let pdb = Pdb::open_unchecked(path)?;
+        if pdb.id.guid != id.guid || pdb.id.age != id.age {
+            return Err(PdbError::Mismatch {
+                path: path.display().to_string(),
+                expected_guid: id.guid_braced(),
+                expected_age: id.age,
+                found_guid: pdb.id.guid_braced(),
+                found_age: pdb.id.age,
+            });
+        }
+        Ok(Pdb {
+            id: PdbId {
+                name: id.name.clone(),
+                ..pdb.id.clone()
+            },
+            ..pdb
+        })
+    }
+
+    /// Opens a PDB without checking it against a module (tools, tests). Its [`id`](Self::id) name
+    /// is the file name.
+    pub fn open_unchecked(path: &Path) -> Result<Pdb, PdbError> {
+        let io = |e: std::io::Error| PdbError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_PDB_BYTES {
+            return Err(PdbError::format(
+                path,
+                format!("{len} bytes is larger than any PDB we accept ({MAX_PDB_BYTES})"),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        let mut pdb =
+            ::pdb::PDB::open(Cursor::new(&bytes[..])).map_err(|e| PdbError::format(path, e))?;
+        let (guid, age) = identity_of(&mut pdb, path)?;
+        let has_types = pdb
+            .type_information()
+            .map(|t| !t.is_empty())
+            .map_err(|e| PdbError::format(path, e))?;
+        drop(pdb);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Pdb {
+            path: path.to_path_buf(),
+            id: PdbId { name, guid, age },
+            bytes,
+            has_types,
+            symbols: OnceLock::new(),
+            types: Mutex::new(nodes::TypeState::default()),
+            answers: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The file this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// GUID and age read from the file (name from the module when opened with [`open`](Self::open)).
+    pub fn id(&self) -> &PdbId {
+        &self.id
+    }
+
+    /// True when the PDB has type records (ntkrnlmp.pdb does; public tcpip.pdb/afd.pdb do not).
+    pub fn has_types(&self) -> bool {
+        self.has_types
+    }
+
+    /// RVA of a public (`S_PUB32`) or global data (`S_GDATA32`/`S_LDATA32`) symbol, by exact name.
+    pub fn symbol_rva(&self, name: &str) -> Result<u32, PdbError> {
+        let syms = self.symbols()?;
+        syms.rvas
+            .get(name)
+            .copied()
+            .ok_or_else(|| PdbError::NoSymbol {
+                pdb: self.id.name.clone(),
+                name: name.to_string(),
+            })
+    }
+
+    /// Number of distinct public/global symbol names with an RVA.
+    pub fn symbol_count(&self) -> Result<usize, PdbError> {
+        Ok(self.symbols()?.rvas.len())
+    }
+
+    /// Size in bytes of a struct, union or enum, by its PDB name (`_EPROCESS`) or typedef name.
+    pub fn type_size(&self, ty: &str) -> Result<u64, PdbError> {
+        self.answer(ty, "").map(|f| f.size)
+    }
+
+    /// Whether the PDB defines `ty` (a complete struct/union/enum or a typedef of one).
+    pub fn has_type(&self, ty: &str) -> bool {
+        self.type_size(ty).is_ok()
+    }
+
+    /// Offset, size, bitfield and type of a field by dotted path (`Pcb.DirectoryTableBase`),
+    /// through embedded structs and unions and anonymous members; `Name[3]` indexes an array.
+    /// A path cannot go through a pointer (as with `dt`).
+    pub fn field(&self, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
+        if path.trim().is_empty() {
+            return Err(PdbError::NoField {
+                ty: ty.to_string(),
+                path: path.to_string(),
+                detail: "the field path is empty".into(),
+            });
+        }
+        self.answer(ty, path)
+    }
+
+    /// Shorthand for `field(ty, path)?.offset`.
+    pub fn field_offset(&self, ty: &str, path: &str) -> Result<u64, PdbError> {
+        self.field(ty, path).map(|f| f.offset)
+    }
+
+    fn answer(&self, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
+        let key = format!("{ty}\u{0}{path}");
+        if let Some(a) = self
+            .answers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return a.clone();
+        }
+        let result = self.resolve_cold(ty, path);
+        self.answers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, result.clone());
+        result
+    }
+
+    fn resolve_cold(&self, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
+        if !self.has_types {
+            return Err(PdbError::NoTypes {
+                pdb: self.id.name.clone(),
+                ty: ty.to_string(),
+            });
+        }
+        let typedefs = match self.symbols() {
+            Ok(s) => Some(&s.typedefs),
+            Err(_) => None,
+        };
+        let mut state = self.types.lock().unwrap_or_else(|p| p.into_inner());
+        state.resolve(&self.bytes, &self.path, &self.id.name, typedefs, ty, path)
+    }
+
+    fn symbols(&self) -> Result<&Symbols, PdbError> {
+        self.symbols
+            .get_or_init(|| self.read_symbols())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn read_symbols(&self) -> Result<Symbols, PdbError> {
+        let path = &self.path;
+        let err = |e: ::pdb::Error| PdbError::format(path, e);
+        let mut pdb = ::pdb::PDB::open(Cursor::new(&self.bytes[..])).map_err(err)?;
+        let map = pdb.address_map().map_err(err)?;
+        let table = pdb.global_symbols().map_err(err)?;
+        let mut out = Symbols::default();
+        let mut iter = table.iter();
+        while let Some(sym) = iter.next().map_err(err)? {
+            // Unknown record kinds are normal in newer PDBs; skip what the crate cannot parse.
+            let Ok(data) = sym.parse() else { continue };
+            let (name, offset) = match data {
+                ::pdb::SymbolData::Public(p) => (p.name, p.offset),
+                ::pdb::SymbolData::Data(d) => (d.name, d.offset),
+                ::pdb::SymbolData::UserDefinedType(u) => {
+                    out.typedefs
+                        .entry(u.name.to_string().into_owned())
+                        .or_insert(u.type_index.0);
+                    continue;
+                }
+                _ => continue,
+            };
+            if let Some(rva) = offset.to_rva(&map) {
+                out.rvas
+                    .entry(name.to_string().into_owned())
+                    .or_insert(rva.0);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -39,7 +39,10 @@ pub fn scan(
         }
     };
     let e = &layout.endpoint;
-    let (links, _) = walk_list(target, head, MAX_AFD_ENDPOINTS, "AFD endpoint list", diag);
+    let (links, end) = walk_list(target, head, MAX_AFD_ENDPOINTS, "AFD endpoint list", diag);
+    if end == crate::walk::ListEnd::Interrupted {
+        diag.warn("interrupted", "AFD endpoint list walk interrupted");
+    }
     let mut out = AfdScan::default();
     for link in links {
         let ep = link.wrapping_sub(u64::from(e.list_link.preferred()));

@@ -219,6 +219,10 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
         if port == 0 {
             continue;
         }
+        if t.interrupted() {
+            p.diag.warn("interrupted", format!("{protocol} port pool walk interrupted at port {port}"));
+            break;
+        }
         let block = port >> 8;
         let entries = *inpa_cache.entry(block).or_insert_with(|| {
             let inpa = t

@@ -177,13 +177,16 @@ impl Processes {
         };
         let head = match target.symbol_address("nt", "PsActiveProcessHead") {
             Ok(h) => h,
-            Err(e) => {
-                diag.warn(
-                    "no-process-list",
-                    format!("cannot find the process list: {e}"),
-                );
-                return me;
-            }
+            Err(e) => match target.process_list_head() {
+                Some(h) => {
+                    diag.note("process list head taken from the dump header (no nt!PsActiveProcessHead symbol)");
+                    h
+                }
+                None => {
+                    diag.warn("no-process-list", format!("cannot find the process list: {e}"));
+                    return me;
+                }
+            },
         };
         let (links, end) = walk_list(
             target,

@@ -280,6 +280,10 @@ impl Target for OfflineTarget<'_> {
         Some(self.dump.header().minor_version).filter(|&b| b != 0)
     }
 
+    fn process_list_head(&self) -> Option<u64> {
+        Some(self.dump.header().ps_active_process_head).filter(|&h| crate::walk::is_kernel_ptr(h, 8))
+    }
+
     fn describe(&self) -> String {
         let h = self.dump.header();
         let path = self

@@ -109,6 +109,12 @@ pub trait Target {
         None
     }
 
+    /// The address of `nt!PsActiveProcessHead` as the back end knows it without symbols (the dump
+    /// header carries it, dump-format-facts 1.1), for when the kernel PDB is missing.
+    fn process_list_head(&self) -> Option<u64> {
+        None
+    }
+
     /// True once the user asked to stop; long walks poll this and return partial results.
     fn interrupted(&self) -> bool {
         false

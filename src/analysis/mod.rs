@@ -149,7 +149,7 @@ pub fn analyze(target: &dyn Target, opts: &Options) -> Analysis {
     match build.map(|b| symbols::layouts::tcpip(b, tcpip_mod.and_then(|m| m.file_version))) {
         Some(Ok(layout)) => {
             layout_note = Some(layout.matched.to_string());
-            scan = tcpip::scan(target, &layout, &mut procs, &mut diag);
+            scan = tcpip::scan(target, tcpip_mod, &layout, &mut procs, &mut diag);
         }
         Some(Err(e)) => diag.warn("tcpip-layout", e.to_string()),
         None => diag.warn("tcpip-layout", "tcpip not walked: the OS build is unknown"),

@@ -5,6 +5,7 @@
 //! endpoints and the port bitmap. Objects found from both roots are counted once (by address).
 
 pub mod hash;
+pub mod infer;
 pub mod obj;
 pub mod parse;
 pub mod tables;
@@ -13,7 +14,7 @@ use crate::analysis::capacity::PortBitmap;
 use crate::diag::Diagnostics;
 use crate::kernel::Processes;
 use crate::model::{Endpoint, Protocol};
-use crate::target::Target;
+use crate::target::{ModuleInfo, Target};
 use symbols::layouts::TcpipLayout;
 
 /// What the tcpip walk found.
@@ -26,13 +27,17 @@ pub struct TcpipScan {
 }
 
 /// Walks the partition tables and both port pools.
+/// `module` is tcpip.sys as loaded; without tcpip.pdb its data section is searched for the globals.
 pub fn scan(
     target: &dyn Target,
+    module: Option<&ModuleInfo>,
     layout: &TcpipLayout,
     procs: &mut Processes,
     diag: &mut Diagnostics,
 ) -> TcpipScan {
+    let globals = infer::globals(target, module, layout, diag);
     let mut p = parse::Parser::new(target, layout, procs, diag);
+    p.globals = globals;
     let hash_tables_walked = tables::walk_partitions(&mut p);
     // After Ctrl+Break the user wants what there is now, not the next phase.
     let stopped = |p: &parse::Parser<'_>| p.diag.count("interrupted") > 0 || p.target.interrupted();

@@ -21,6 +21,8 @@ pub struct Parser<'a> {
     pub diag: &'a mut Diagnostics,
     pub seen: HashSet<u64>,
     pub endpoints: Vec<Endpoint>,
+    /// Where tcpip's globals are (tcpip.pdb, or inferred from its data section).
+    pub globals: super::infer::Globals,
     pick: Picks,
 }
 
@@ -51,6 +53,7 @@ impl<'a> Parser<'a> {
             diag,
             seen: HashSet::new(),
             endpoints: Vec::new(),
+            globals: Default::default(),
             pick: Picks::default(),
         }
     }

@@ -20,9 +20,10 @@ const PORT_BITS: u32 = 65536;
 pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
     let t = p.target;
     let l = &p.layout.partition;
-    let table = match t
-        .symbol_address("tcpip", "PartitionTable")
-        .and_then(|va| t.read_u64(va))
+    let table = match p
+        .globals
+        .address(t, "PartitionTable")
+        .and_then(|va| t.read_u64(va).map_err(|e| e.to_string()))
     {
         Ok(v) if is_kernel_ptr(v, 8) => v,
         Ok(v) => {
@@ -39,9 +40,10 @@ pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
         }
     };
     // MemProcFS reads a DWORD and rejects 0 or > 64; volatility3 reads one byte (facts 1.1).
-    let count = match t
-        .symbol_address("tcpip", "PartitionCount")
-        .and_then(|va| t.read_u32(va))
+    let count = match p
+        .globals
+        .address(t, "PartitionCount")
+        .and_then(|va| t.read_u32(va).map_err(|e| e.to_string()))
     {
         Ok(n) if n >= 1 && n <= l.max_count => n,
         Ok(n) => {
@@ -129,13 +131,13 @@ fn port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<u64> {
     let mut why = Vec::new();
     for kind in &l.roots.kinds {
         let pool = match kind {
-            PortPoolRoot::Globals => t
-                .symbol_address("tcpip", global)
-                .and_then(|va| t.read_u64(va))
-                .map_err(|e| e.to_string()),
+            PortPoolRoot::Globals => p
+                .globals
+                .address(t, global)
+                .and_then(|va| t.read_u64(va).map_err(|e| e.to_string())),
             PortPoolRoot::CompartmentChain => (|| {
                 let cs = t
-                    .read_u64(t.symbol_address("tcpip", set).map_err(|e| e.to_string())?)
+                    .read_u64(p.globals.address(t, set)?)
                     .map_err(|e| e.to_string())?;
                 let hop = |from: u64,
                            off: u32,

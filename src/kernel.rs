@@ -96,6 +96,7 @@ impl Clock {
 /// A process as found in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Process {
+    #[serde(serialize_with = "crate::model::hex")]
     pub eprocess: u64,
     pub pid: u64,
     pub parent_pid: Option<u64>,

@@ -1,7 +1,13 @@
 //! What the walkers find: endpoints and their owners, in the terms netstat uses.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::fmt;
+
+/// Serialises a kernel address as a `0x`-prefixed hex string: 64-bit addresses do not survive
+/// JSON consumers that read numbers as doubles (JavaScript, jq).
+pub fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -187,6 +193,7 @@ pub struct Endpoint {
     pub owner: Owner,
     /// How the owner was found: `tcb`, `afd`, `listener`, `none`.
     pub owner_source: &'static str,
+    #[serde(serialize_with = "hex")]
     pub object: u64,
     pub kind: ObjectKind,
     pub pool_tag: String,

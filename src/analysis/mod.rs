@@ -44,6 +44,7 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModuleFacts {
     pub name: String,
+    #[serde(serialize_with = "crate::model::hex")]
     pub base: u64,
     pub size: u32,
     pub timestamp: u32,

@@ -149,14 +149,21 @@ pub enum Owner {
     Process {
         pid: u64,
         image: String,
+        #[serde(serialize_with = "hex")]
         eprocess: u64,
     },
     /// The System process (pid 4): a kernel-mode client such as a WSK driver.
-    Kernel { eprocess: u64 },
+    Kernel {
+        #[serde(serialize_with = "hex")]
+        eprocess: u64,
+    },
     /// tcpip keeps no owner for this object (TIME_WAIT) and none could be inferred.
     Unattributed,
     /// The owner pointer did not lead to a process.
-    Unknown { pointer: u64 },
+    Unknown {
+        #[serde(serialize_with = "hex")]
+        pointer: u64,
+    },
 }
 
 impl Owner {

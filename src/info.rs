@@ -89,6 +89,22 @@ pub fn filetime_to_iso8601(ft: u64) -> String {
     }
 }
 
+/// Byte counts as people read them: `512 B`, `28 KiB`, `1.5 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 || v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// Uptime in 100 ns units as `Nd HH:MM:SS`.
 pub fn uptime_text(t: u64) -> String {
     let s = t / 10_000_000;
@@ -175,12 +191,15 @@ impl Info {
         line(
             "Physical pages",
             &format_args!(
-                "{} ({} MiB)",
+                "{} ({})",
                 self.physical_pages,
-                self.physical_memory_bytes >> 20
+                human_bytes(self.physical_memory_bytes)
             ),
         );
-        line("File size", &self.file_size);
+        line(
+            "File size",
+            &format_args!("{} bytes ({})", self.file_size, human_bytes(self.file_size)),
+        );
         if !self.comment.is_empty() {
             line("Comment", &self.comment);
         }
@@ -232,5 +251,48 @@ mod tests {
             uptime_text(((3 * 86_400) + 4 * 3600 + 5 * 60 + 6) * 10_000_000),
             "3d 04:05:06"
         );
+    }
+
+    #[test]
+    fn json_of_a_generated_dump_has_every_documented_key() {
+        use dumps::synth::{write_dump, DumpKind, DumpSpec, Memory, PageTables};
+        let mut mem = Memory::new();
+        let pt = PageTables::new(&mut mem);
+        let path = std::env::temp_dir().join(format!("portleak-info-{}.dmp", std::process::id()));
+        let spec = DumpSpec {
+            kind: DumpKind::BitmapKernel,
+            dtb: pt.pml4.u64(),
+            bugcheck_code: 0x161,
+            bugcheck_params: [0, 0, 0xFFFF_F805_1234_5678, 0],
+            system_time: 133_537_248_000_000_000 + 12_345_678,
+            system_uptime: 90_061 * 10_000_000,
+            comment: "live dump".into(),
+            ..DumpSpec::default()
+        };
+        write_dump(&path, &mem, &spec).unwrap();
+        let dump = dumps::Dump::open(&path).unwrap();
+        let info = Info::of(&dump, "x.dmp");
+        std::fs::remove_file(&path).unwrap();
+        let v = serde_json::to_value(&info).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["dump_type"], 6);
+        assert_eq!(v["bugcheck_code"], "0x00000161");
+        assert_eq!(v["bugcheck_parameters"][2], "0xfffff80512345678");
+        assert_eq!(v["system_time"], "2024-03-01T00:00:01.2345678Z");
+        assert_eq!(v["system_uptime"], "1d 01:01:01");
+        assert_eq!(v["physical_pages"], 1);
+        assert_eq!(v["comment"], "live dump");
+        assert_eq!(v["warnings"].as_array().unwrap().len(), 0);
+        assert!(info
+            .text()
+            .contains("Dump type               6 (bitmap kernel (live))"));
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/DUMPS.md")).unwrap();
+        for key in v.as_object().unwrap().keys() {
+            assert!(
+                doc.contains(&format!("`{key}`")),
+                "JSON key {key} is not documented in docs/DUMPS.md"
+            );
+        }
     }
 }

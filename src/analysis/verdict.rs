@@ -221,7 +221,7 @@ pub fn findings(i: &Inputs<'_>) -> Vec<Finding> {
             remedy: vec!["A process that has exited but whose sockets stay open is kept alive by a handle or reference leak (often a kernel driver or a handle held by another process).".into()],
         });
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out
 }
 

@@ -11,7 +11,7 @@ use crate::target::{Target, TargetExt};
 use crate::walk::is_kernel_ptr;
 use std::collections::HashSet;
 use symbols::layouts::TcpipLayout;
-use symbols::layouts::{AddrStorage, Offset};
+use symbols::layouts::{AddrStorage, Offset, ScanRange};
 
 /// Per-walk state: the layout, the candidates that validated, the objects already seen.
 pub struct Parser<'a> {
@@ -24,6 +24,14 @@ pub struct Parser<'a> {
     /// Where tcpip's globals are (tcpip.pdb, or inferred from its data section).
     pub globals: super::infer::Globals,
     pick: Picks,
+}
+
+/// Which object's owner field is being read (each keeps its own sticky candidate).
+#[derive(Clone, Copy)]
+enum OwnerKind {
+    Tcb,
+    Listener,
+    Udp,
 }
 
 #[derive(Default)]
@@ -72,46 +80,25 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Owner from the first candidate offset whose pointer resolves to a process; the layout's
-    /// scan window is the fallback (MemProcFS's EPROCESS scan for Win11 TCBs).
-    fn owner_at(&mut self, o: &Obj, field: &Offset, sticky_is_tcb: bool) -> Owner {
-        let sticky = if sticky_is_tcb {
-            &self.pick.tcb_owner
-        } else {
-            &self.pick.lis_owner
+    /// Owner from the first candidate offset whose pointer resolves to a process; `scan` (the
+    /// layout's window, MemProcFS's EPROCESS scan for Win11 TCBs) is the fallback.
+    fn owner_at(&mut self, o: &Obj, field: &Offset, which: OwnerKind, scan: Option<&ScanRange>) -> Owner {
+        let sticky = match which {
+            OwnerKind::Tcb => &self.pick.tcb_owner,
+            OwnerKind::Listener => &self.pick.lis_owner,
+            OwnerKind::Udp => &self.pick.udp_owner,
         };
-        let mut found = None;
-        let procs = &mut *self.procs;
-        let target = self.target;
-        let pick = sticky.pick(field, |off| {
+        let (procs, target) = (&mut *self.procs, self.target);
+        let picked = sticky.pick(field, |off| {
             let p = o.u64(off)?;
-            let proc_ = procs.resolve(target, p)?;
-            Some((p, proc_.pid))
+            procs.resolve(target, p).map(|_| p)
         });
-        if let Some((_, (p, _))) = pick {
-            found = self.owner(p);
-        } else if sticky_is_tcb {
-            if let Some(scan) = &self.layout.tcb.owner_scan {
-                for off in scan.offsets() {
-                    if let Some(p) = o.u64(off) {
-                        if self.procs.get(p).is_some() {
-                            found = self.owner(p);
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        match found {
-            Some(owner) => owner,
-            None => Owner::Unknown {
-                pointer: field
-                    .candidates
-                    .first()
-                    .and_then(|&c| o.u64(c))
-                    .unwrap_or(0),
-            },
-        }
+        let eprocess = picked.map(|(_, p)| p).or_else(|| {
+            scan?.offsets().find_map(|off| o.u64(off).filter(|&p| self.procs.get(p).is_some()))
+        });
+        eprocess.and_then(|p| self.owner(p)).unwrap_or_else(|| Owner::Unknown {
+            pointer: field.candidates.first().and_then(|&c| o.u64(c)).unwrap_or(0),
+        })
     }
 
     /// Tries `link` as a TCB hash link, then as a TIME_WAIT link; records what it finds.
@@ -198,7 +185,7 @@ impl<'a> Parser<'a> {
         let local_port = o.port(nth(&l.local_port)).unwrap_or(0);
         let remote_port = o.port(nth(&l.remote_port)).unwrap_or(0);
         let (local_ip, remote_ip) = self.tcb_addresses(&o, af);
-        let owner = self.owner_at(&o, &self.layout.tcb.owner.clone(), true);
+        let owner = self.owner_at(&o, &l.owner, OwnerKind::Tcb, l.owner_scan.as_ref());
         let mut state = state;
         // netstat's BOUND: a CLOSED TCB holding a local port with no peer.
         if state == TcpState::Closed && remote_port == 0 && local_port != 0 {
@@ -418,7 +405,7 @@ impl<'a> Parser<'a> {
         } else {
             self.local_address_ip(la, af)
         };
-        let owner = self.owner_at(&o, &self.layout.listener.owner.clone(), false);
+        let owner = self.owner_at(&o, &l.owner, OwnerKind::Listener, None);
         let time = l
             .create_time
             .as_ref()
@@ -498,8 +485,7 @@ impl<'a> Parser<'a> {
                 .iter()
                 .find_map(|p| follow_path(self.target, la, p, af))
         };
-        let owner = self.owner_at(&o, &self.layout.udp.owner.clone(), false);
-        let _ = &self.pick.udp_owner;
+        let owner = self.owner_at(&o, &l.owner, OwnerKind::Udp, None);
         let time = l
             .create_time
             .as_ref()

@@ -30,13 +30,24 @@ enum Command {
     Triage(commands::TriageArgs),
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info(args) => info::run(&args),
         Command::Report(args) => commands::report(&args),
         Command::Endpoints(args) => commands::endpoints(&args),
         Command::Demo(args) => commands::demo(&args),
         Command::Triage(args) => commands::triage(&args),
+    }
+}
+
+/// Errors end as one line of prose with its causes (`error: cannot open X: the file is ...`),
+/// not as a debug dump with a backtrace.
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -140,6 +140,15 @@ impl Dump {
         self.index.page_count()
     }
 
+    /// The runs (type 1) or PFN ranges (types 8/9/10) sorted by PFN, each with its slot (page
+    /// number from the first stored page); empty for bitmap dumps.
+    pub fn runs(&self) -> &[crate::index::Run] {
+        match &self.index {
+            Index::Runs(r) => r,
+            Index::Bitmap(_) => &[],
+        }
+    }
+
     /// Bytes of heap used by the page index.
     pub fn index_heap_bytes(&self) -> usize {
         self.index.heap_bytes()
@@ -166,19 +175,21 @@ impl Dump {
     #[inline]
     pub fn page(&self, pfn: Pfn) -> Result<&[u8; 4096]> {
         let gpa = pfn.gpa();
-        let off = self.file_offset(pfn).ok_or(Error::PageNotInDump { gpa })?;
+        let slot = self.index.slot(pfn).ok_or(Error::PageNotInDump { gpa })?;
         let file = self.backing.bytes();
-        let end = off
-            .checked_add(PAGE_SIZE)
-            .filter(|&e| e <= file.len() as u64);
-        match end {
-            Some(end) => Ok(file[off as usize..end as usize]
+        let file_len = file.len() as u64;
+        // Listed but unreachable (offset overflow from a hostile FirstPage) reads like a page past EOF.
+        let off = slot
+            .checked_mul(PAGE_SIZE)
+            .and_then(|o| o.checked_add(self.layout.first_page_offset));
+        match off.and_then(|o| Some((o, o.checked_add(PAGE_SIZE)?))) {
+            Some((off, end)) if end <= file_len => Ok(file[off as usize..end as usize]
                 .try_into()
                 .expect("4096 bytes")),
-            None => Err(Error::PageBeyondEof {
+            _ => Err(Error::PageBeyondEof {
                 gpa,
-                offset: off,
-                file_len: file.len() as u64,
+                offset: off.unwrap_or(u64::MAX),
+                file_len,
             }),
         }
     }

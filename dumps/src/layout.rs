@@ -58,11 +58,15 @@ fn runs_index(raw: &[(u64, u64)], what: &str) -> Result<Vec<Run>> {
         if end.is_none() {
             return Err(corrupt(format!("{what} {i} (PFN {first:#x}, {count:#x} pages) runs past the 52-bit physical address space")));
         }
-        runs.push(Run {
-            first: Pfn(first),
-            count,
-            slot,
-        });
+        // An empty run holds no page; kept, it could sort after a real run with the same first
+        // PFN and hide it from the binary search.
+        if count > 0 {
+            runs.push(Run {
+                first: Pfn(first),
+                count,
+                slot,
+            });
+        }
         slot = slot
             .checked_add(count)
             .ok_or_else(|| corrupt(format!("{what} page counts overflow")))?;

@@ -162,6 +162,17 @@ fn handmade_dumps_read_and_writer_matches_them_byte_for_byte() {
     ] {
         let d = Dump::from_bytes(bytes.clone()).unwrap();
         assert_eq!(d.header().dump_type, kind);
+        let runs: Vec<(u64, u64, u64)> = d
+            .runs()
+            .iter()
+            .map(|r| (r.first.0, r.count, r.slot))
+            .collect();
+        if kind == DumpKind::BitmapFull {
+            assert!(runs.is_empty());
+            assert_eq!(d.layout().bitmap_bits, Some(13));
+        } else {
+            assert_eq!(runs, vec![(0, 2, 0), (9, 1, 2), (12, 1, 3)]);
+        }
         check_reads(&d);
         let f = TempFile::new(&format!("handmade-{}.dmp", kind.value()));
         write_dump(f.path(), &memory(), &spec(kind)).unwrap();
@@ -314,6 +325,26 @@ fn truncation_at_each_stage() {
 }
 
 #[test]
+fn truncated_files_through_the_mapping() {
+    // Same rules when the bytes come from `Dump::open` (read for tiny files, mmap otherwise).
+    let b = bitmap_dump();
+    let f = TempFile::new("cut.dmp");
+    for cut in [0usize, 4, 8, 0x1FFF, 0x2039, b.len() - 0x1800] {
+        std::fs::write(f.path(), &b[..cut]).unwrap();
+        match (Dump::open(f.path()), cut) {
+            (Err(Error::Truncated { len, .. }), c) if c < b.len() - 0x1800 => {
+                assert_eq!(len, c as u64)
+            }
+            (Ok(d), _) => assert!(matches!(d.page(Pfn(12)), Err(Error::PageBeyondEof { .. }))),
+            (other, c) => panic!("cut {c:#x}: {other:?}"),
+        }
+    }
+    let missing = Dump::open(f.path().with_extension("absent")).unwrap_err();
+    assert!(matches!(missing, Error::Io { .. }));
+    assert!(missing.to_string().contains("absent"), "{missing}");
+}
+
+#[test]
 fn inconsistent_layouts_are_corrupt() {
     let corrupt = |b: Vec<u8>, word: &str| {
         let msg = expect_err(b, |e| matches!(e, Error::Corrupt(_)));
@@ -355,6 +386,79 @@ fn inconsistent_layouts_are_corrupt() {
     let mut r = rdmp_dump();
     put(&mut r, 0x2004, b"XDMP");
     corrupt(r, "RDMP");
+}
+
+#[test]
+fn qemu_43rd_run_is_read_with_a_warning() {
+    // QEMU's elf2dmp declares Run[43] and lets the last run spill into the padding at 0x344
+    // (facts 1.2): accepted, with a warning.
+    let mut f = header(1, 0x2000 + 43 * 0x1000);
+    put(&mut f, 0x88, &[0; 700]);
+    put(&mut f, 0x88, &43u32.to_le_bytes());
+    put(&mut f, 0x90, &43u64.to_le_bytes());
+    for i in 0..43u64 {
+        put(&mut f, 0x98 + 16 * i as usize, &(2 * i + 1).to_le_bytes());
+        put(&mut f, 0xA0 + 16 * i as usize, &1u64.to_le_bytes());
+        f.extend(page_of(2 * i + 1));
+    }
+    let d = Dump::from_bytes(f).unwrap();
+    assert!(
+        d.warnings().iter().any(|w| w.contains("43 runs")),
+        "{:?}",
+        d.warnings()
+    );
+    assert_eq!(d.page(Pfn(85)).unwrap().as_slice(), page_of(85).as_slice());
+    assert_eq!(d.page_count(), 43);
+}
+
+#[test]
+fn complete_dump_ranges_stop_at_the_page_total() {
+    // Type 10 is bounded by TotalNumberOfPages, not MetadataSize (facts 1.5, kdmp-parser fix #28):
+    // a non-zero entry after the last counted range is not memory.
+    let mut r = rdmp_dump();
+    put(&mut r, 0x2060, &0x50u64.to_le_bytes());
+    put(&mut r, 0x2068, &7u64.to_le_bytes());
+    let d = Dump::from_bytes(r).unwrap();
+    assert_eq!(d.pfns().map(|p| p.0).collect::<Vec<_>>(), PFNS);
+    // Types 8/9 have no total: the same entry there is a range, whose pages lie past EOF.
+    let mut k = rdmp_dump();
+    put(&mut k, 0xF98, &8u32.to_le_bytes());
+    put(&mut k, 0x2060, &0x50u64.to_le_bytes());
+    put(&mut k, 0x2068, &7u64.to_le_bytes());
+    let d = Dump::from_bytes(k).unwrap();
+    assert_eq!(d.page_count(), 11);
+    assert!(matches!(
+        d.page(Pfn(0x50)),
+        Err(Error::PageBeyondEof { .. })
+    ));
+}
+
+#[test]
+fn empty_runs_do_not_hide_real_ones() {
+    // A zero-length run with the same first PFN as a real one (hostile or sloppy writer) must not
+    // shadow it in the sorted run table.
+    let mut f = full_dump();
+    put(&mut f, 0x88, &4u32.to_le_bytes());
+    put(&mut f, 0x98 + 16 * 3, &9u64.to_le_bytes());
+    put(&mut f, 0xA0 + 16 * 3, &0u64.to_le_bytes());
+    let d = Dump::from_bytes(f).unwrap();
+    assert_eq!(d.page(Pfn(9)).unwrap().as_slice(), page_of(9).as_slice());
+    assert_eq!(d.runs().len(), 3);
+}
+
+#[test]
+fn first_page_offset_overflow_is_an_error_not_a_panic() {
+    let mut b = bitmap_dump();
+    put(&mut b, 0x2020, &(u64::MAX - 0x800).to_le_bytes());
+    let d = Dump::from_bytes(b).unwrap();
+    assert!(matches!(
+        d.page(Pfn(1)),
+        Err(Error::PageBeyondEof {
+            offset: u64::MAX,
+            ..
+        })
+    ));
+    assert!(d.warnings().iter().any(|w| w.contains("truncated")));
 }
 
 #[test]

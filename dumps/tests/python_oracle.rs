@@ -85,10 +85,21 @@ fn wheel_sees_the_same_pages_and_translations() {
         .map(|m| m.0.u64() + 8)
         .filter(|&v| v < HUGE_PAT)
         .collect();
-    for kind in ALL_KINDS {
-        let (f, _) = write(kind, &s, "py");
+    // The wheel is slow (pages come back through Python lists): one process per type, in parallel.
+    let files: Vec<_> = ALL_KINDS
+        .iter()
+        .map(|&k| (k, write(k, &s, "py").0))
+        .collect();
+    let outputs: Vec<Value> = std::thread::scope(|sc| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|(_, f)| sc.spawn(|| run(f.path(), &vas)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for ((kind, f), v) in files.iter().zip(outputs) {
+        let kind = *kind;
         let ours = Dump::open(f.path()).unwrap();
-        let v = run(f.path(), &vas);
         assert_eq!(v["type"].as_u64().unwrap(), u64::from(kind.value()));
         assert_eq!(v["dtb"].as_u64().unwrap(), ours.dtb().u64());
         let pages = v["pages"].as_array().unwrap();

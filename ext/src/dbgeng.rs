@@ -20,12 +20,17 @@ const VERSIONED: [&str; 5] = ["nt", "tcpip", "afd", "netio", "http"];
 /// (and so the u32 length of ReadVirtual never overflows).
 const MAX_READ: usize = 1 << 20;
 
+/// `module!type` -> (module base, type id), or why the type is unknown.
+type TypeCache = HashMap<(String, String), Result<(u64, u32), TargetError>>;
+/// (module, type, dotted field) -> offset, or why it is unknown.
+type FieldCache = HashMap<(String, String, String), Result<u64, TargetError>>;
+
 pub struct DbgEngTarget {
     data: IDebugDataSpaces,
     syms: IDebugSymbols3,
     ctl: IDebugControl4,
-    types: RefCell<HashMap<(String, String), Result<(u64, u32), TargetError>>>,
-    fields: RefCell<HashMap<(String, String, String), Result<u64, TargetError>>>,
+    types: RefCell<TypeCache>,
+    fields: RefCell<FieldCache>,
     modules: RefCell<Option<Vec<ModuleInfo>>>,
     /// ReadVirtual calls made, for `-v`.
     pub reads: Cell<u64>,
@@ -33,7 +38,7 @@ pub struct DbgEngTarget {
 
 /// Why the debugger lacks an interface the extension needs.
 pub fn missing(iface: &str, e: &windows_core::Error) -> String {
-    format!("the debugger does not provide {iface} ({}); portleak needs a DbgEng of Windows Vista or later", hr(e.code()))
+    format!("the debugger does not provide {iface} ({}); portleak needs a current WinDbg, kd or cdb", hr(e.code()))
 }
 
 pub fn hr(code: HRESULT) -> String {

@@ -33,11 +33,20 @@ if [ -n "$missing" ]; then
     exit 1
 fi
 
+# A failed step still ends with the verdict line the CI looks for.
+fail() {
+    echo "ext/tools/test.sh: $1 failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+}
+
 echo "== cargo test -p portleak-ext --lib (Linux host)"
-cargo test --locked -q -p portleak-ext --lib
+cargo test --locked -q -p portleak-ext --lib || fail "cargo test -p portleak-ext --lib"
 
 echo "== cargo build -p portleak-ext -p portleak-ext-host --target $target $cargo_profile"
-cargo build --locked -q -p portleak-ext -p portleak-ext-host --target "$target" $cargo_profile
+# shellcheck disable=SC2086
+cargo build --locked -q -p portleak-ext -p portleak-ext-host --target "$target" $cargo_profile \
+    || fail "the Windows build of portleak.dll and its test host"
 
 scenarios=
 [ -d tests/scenarios ] && scenarios="--scenarios tests/scenarios"

@@ -15,14 +15,14 @@ fn check_struct(table: &str, s: &dyn StructLayout, errors: &mut Vec<String>) {
     let fields: Vec<FieldRef<'_>> = s.fields();
     let size = s.size();
     for f in &fields {
-        for (i, &c) in f.offset.candidates.iter().enumerate() {
-            let end = c as u64 + f.width_of(i) as u64;
+        for &c in &f.offset.candidates {
+            let end = c as u64 + f.max_width as u64;
             if end > size as u64 {
                 errors.push(format!(
                     "{table} {}.{} candidate {c:#x} (+{}) ends past read window {size:#x}",
                     s.struct_name(),
                     f.name,
-                    f.width_of(i)
+                    f.max_width
                 ));
             }
         }

@@ -260,14 +260,17 @@ fn listener_udp_time_wait_match_memprocfs_facts_1_4_to_1_7() {
         has(&tw.local_port, 0x4A, &w);
         has(&tw.remote_port, 0x4C, &w);
         has(&tw.local_addr, 0x50, &w);
-        let i = tw
-            .remote_addr
-            .candidates
-            .iter()
-            .position(|&c| c == 0x58)
-            .expect("0x58");
-        if b > 7601 {
-            assert_eq!(tw.remote_addr_storage[i], AddrStorage::Inline, "{w}");
+        has(&tw.remote_addr, 0x58, &w);
+        assert!(
+            tw.remote_addr_storage.contains(&AddrStorage::Inline),
+            "{w}: MPF reads inline"
+        );
+        if b >= 10240 {
+            assert_eq!(
+                tw.remote_addr_storage[0],
+                AddrStorage::Inline,
+                "{w}: only MPF covers it"
+            );
         }
         pref(tw.time.as_ref().unwrap(), 0x98, &w);
         assert_eq!(tw.tags.preferred().to_string(), "TcTW");

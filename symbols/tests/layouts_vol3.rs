@@ -203,22 +203,12 @@ fn compare(dir: &Path) -> (usize, Vec<String>) {
                 let kind = fields
                     .get("RemoteAddress")
                     .and_then(|f| f["type"]["kind"].as_str());
-                let i = kind
-                    .and_then(|_| fields["RemoteAddress"]["offset"].as_u64())
-                    .and_then(|o| {
-                        t.time_wait
-                            .remote_addr
-                            .candidates
-                            .iter()
-                            .position(|&c| c as u64 == o)
-                    });
-                if let (Some("pointer"), Some(i)) = (kind, i) {
-                    if t.time_wait.remote_addr_storage.get(i) != Some(&AddrStorage::Pointer) {
-                        problems.push(format!(
-                            "{}: TIME_WAIT remote candidate {i} is a pointer in volatility3",
-                            t.id
-                        ));
-                    }
+                let ours = &t.time_wait.remote_addr_storage;
+                if kind == Some("pointer") && ours.first() != Some(&AddrStorage::Pointer) {
+                    problems.push(format!(
+                        "{}: TIME_WAIT remote address is a pointer in volatility3, we prefer {ours:?}",
+                        t.id
+                    ));
                 }
             }
         }

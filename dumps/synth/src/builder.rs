@@ -81,7 +81,7 @@ pub fn build(s: &Scenario, out_dir: &Path) -> Result<Built, Error> {
         mods_head,
         &[(&m.nt, &nt), (&m.tcpip, &tcpip_img), (&m.afd, &afd_img)],
     )?;
-    kernel::kuser(&mut sp, s, now)?;
+    kernel::kuser(&mut sp, o, s, now)?;
     let kdbg_va = nt.va(m.nt.rva("KdDebuggerDataBlock")?);
     let kdbg_size =
         m.nt.global_sizes
@@ -96,7 +96,7 @@ pub fn build(s: &Scenario, out_dir: &Path) -> Result<Built, Error> {
         eprocess_dtb: o.eprocess_dtb,
         size: kdbg_size,
     };
-    kernel::kdbg(&mut sp, kdbg_va, &kd)?;
+    kernel::kdbg(&mut sp, o, kdbg_va, &kd)?;
 
     let ctx = Ctx {
         l: &l,
@@ -109,6 +109,14 @@ pub fn build(s: &Scenario, out_dir: &Path) -> Result<Built, Error> {
     patch_tcpip(&mut sp, &m, &tcpip_img, &l, &g)?;
     let afd_head = afd_img.va(m.afd.rva("AfdEndpointListHead")?);
     let afd = crate::afd::write(&mut sp, &mut pool, &l, &eprocess, afd_head, &eps)?;
+    // Last pool allocation: the big-page table lists every big block allocated before it.
+    let entry = if s.system.build >= 20348 { 0x20 } else { 0x18 };
+    let (big, big_count) = pool.big_page_table(&mut sp, entry)?;
+    sp.write(nt.va(m.nt.rva("PoolBigPageTable")?), &big.to_le_bytes())?;
+    sp.write(
+        nt.va(m.nt.rva("PoolBigPageTableSize")?),
+        &big_count.to_le_bytes(),
+    )?;
 
     // Physical pass, then the DTB into every EPROCESS (same frames, so patch the Memory).
     let mut phys = dump::physical(&sp)?;

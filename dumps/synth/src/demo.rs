@@ -17,16 +17,23 @@ pub fn build(out_dir: &Path) -> Result<Built, Error> {
     crate::build(&s, out_dir)
 }
 
-/// Print-ready lines telling the user what was written and what to run next.
+/// Print-ready lines saying what was written: the dump, the symbol store (a local store to put
+/// on the symbol path), the truth, and the scenario's headline numbers.
 pub fn describe(b: &Built) -> Vec<String> {
+    let t = &b.truth_data;
     vec![
-        format!("dump:    {}", b.dump.display()),
+        format!("dump:    {} ({} bytes)", b.dump.display(), b.dump_size),
         format!("symbols: {}", b.symbols_dir.display()),
         format!("truth:   {}", b.truth.display()),
         format!(
-            "try:     portleak report {} --symbols {}",
-            b.dump.display(),
-            b.symbols_dir.display()
+            "scenario {}: build {}, {} processes, {} endpoints, {} of {} dynamic ports in use ({})",
+            t.scenario,
+            t.build,
+            t.processes.len(),
+            t.endpoints.len(),
+            t.dynamic_range.tcp_in_use,
+            t.dynamic_range.size,
+            t.derived.range
         ),
     ]
 }

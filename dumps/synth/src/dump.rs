@@ -67,13 +67,13 @@ pub fn write(path: &Path, p: &Physical, h: &Header) -> Result<u64, Error> {
     if used > h.ram_pages {
         return Err(Error::Scenario(format!(
             "the machine's {} MiB of RAM cannot hold the {} MiB the builder laid out; raise ram_mib",
-            h.ram_pages * PAGE >> 20,
-            used * PAGE >> 20
+            (h.ram_pages * PAGE) >> 20,
+            (used * PAGE) >> 20
         )));
     }
     // Filler starts at PFN 1: a range starting at PFN 0 ends the peers' range list (facts 1.5).
     let filler: Vec<Range<u64>> = if h.filler {
-        vec![1..h.ram_pages]
+        std::iter::once(1..h.ram_pages).collect()
     } else {
         Vec::new()
     };

@@ -42,9 +42,9 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5EED_0F_9011_EA4B)
+        Rng(seed ^ 0x5EED_0F90_11EA_4B00)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -56,7 +56,7 @@ impl Rng {
         if hi <= lo {
             return lo;
         }
-        lo + self.next() % (hi - lo + 1)
+        lo + self.next_u64() % (hi - lo + 1)
     }
 }
 
@@ -311,7 +311,7 @@ pub fn expand(s: &Scenario) -> Result<Vec<Ep>, Error> {
             .collect::<std::collections::BTreeSet<_>>()
             .len()
             .max(1) as u64;
-        let shift = rng.next();
+        let shift = rng.next_u64();
         let kind = kind_of(b.state);
         for (i, port) in ports.into_iter().enumerate() {
             let i = i as u64;
@@ -383,5 +383,57 @@ fn port_range(spec: &str, dlo: u16, dhi: u16) -> Result<(u16, u16), Error> {
         _ => Err(Error::Scenario(format!(
             "local_ports {spec:?} is outside 1-65535"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!(
+            "name = \"t\"\nseed = 7\n[system]\nbuild = 19041\nuptime_secs = 1000\nsystem_time_unix = 1700000000\n\
+             [[process]]\npid = 4\nimage = \"System\"\n[[process]]\npid = 9\nimage = \"x.exe\"\n{extra}"
+        );
+        Scenario::from_toml(&text).unwrap()
+    }
+
+    #[test]
+    fn bound_sockets_never_share_a_port_and_connections_wrap() {
+        let s = scenario(
+            "[[tcp.bulk]]\ncount = 16000\nstate = \"BOUND\"\npid = 9\n\
+             [[tcp.bulk]]\ncount = 2000\nstate = \"TIME_WAIT\"\npid = 9\nremote = \"192.0.2.0/24:443\"\n",
+        );
+        let eps = expand(&s).unwrap();
+        let bound: std::collections::BTreeSet<u16> = eps
+            .iter()
+            .filter(|e| e.state == State::Bound)
+            .map(|e| e.local.port())
+            .collect();
+        assert_eq!(bound.len(), 16000);
+        assert!(bound.iter().all(|p| (49152..=65535).contains(p)));
+        // 384 free ports remain for TIME_WAIT; the rest reuse ports with distinct 4-tuples.
+        let tuples: std::collections::BTreeSet<_> = eps
+            .iter()
+            .filter(|e| e.state == State::TimeWait)
+            .map(|e| (e.local, e.remote))
+            .collect();
+        assert_eq!(tuples.len(), 2000);
+        assert_eq!(expand(&s).unwrap(), eps, "same seed, same endpoints");
+    }
+
+    #[test]
+    fn too_many_bound_sockets_is_an_error() {
+        let s = scenario("[[tcp.bulk]]\ncount = 17000\nstate = \"BOUND\"\npid = 9\n");
+        assert!(expand(&s).unwrap_err().to_string().contains("free ports"));
+    }
+
+    #[test]
+    fn remote_populations_parse() {
+        let c = parse_cidr("[2001:db8::/120]:1024-2048").unwrap();
+        assert_eq!((c.hosts, c.ports), (256, (1024, 2048)));
+        assert!(c.host(5).is_ipv6());
+        assert!(parse_cidr("10.0.0.0/33:1").is_err());
+        assert!(parse_cidr("10.0.0.0/8:0").is_err());
     }
 }

@@ -9,8 +9,6 @@ use crate::space::{Obj, Pages, Pool, Space, PAGE};
 use crate::Error;
 
 pub const KUSER: u64 = 0xFFFF_F780_0000_0000;
-/// _OBJECT_HEADER size on x64: the EPROCESS body follows it (MEMORY-MODEL.md "Processes").
-const OBJECT_HEADER: u64 = 0x30;
 /// 2^32 ticks of 10 ms: the KB2553549 wrap point (facts 3.1).
 pub const TICKS_PER_SEC_100NS: u64 = 10_000_000;
 
@@ -70,7 +68,10 @@ pub fn map_image(sp: &mut Pages, base: u64, pe: &[u8]) -> Result<Loaded, Error> 
         if u64::from(rva) + n as u64 > u64::from(size_of_image) {
             return Err(bad("a section lies past SizeOfImage"));
         }
-        sp.write(base + u64::from(rva), &pe[raw_ptr..raw_ptr + n])?;
+        sp.write(
+            base + u64::from(rva),
+            pe.get(raw_ptr..raw_ptr + n).unwrap_or(&[]),
+        )?;
     }
     Ok(Loaded {
         base,
@@ -145,7 +146,8 @@ pub struct Proc {
     pub eprocess: u64,
 }
 
-/// Creates the _EPROCESS objects ("Proc" pool + _OBJECT_HEADER) and links them on
+/// Creates the _EPROCESS objects ("Proc" pool + _OBJECT_HEADER up to its Body, 0x30 on x64:
+/// MEMORY-MODEL.md "Processes") and links them on
 /// PsActiveProcessHead in pid order of the scenario.
 pub fn processes(
     sp: &mut Pages,
@@ -159,8 +161,9 @@ pub fn processes(
     let mut map = BTreeMap::new();
     let mut links = Vec::new();
     for p in &s.processes {
-        let block = pool.alloc(sp, b"Proc", OBJECT_HEADER + u64::from(o.eprocess_size))?;
-        let ep = block + OBJECT_HEADER;
+        let oh = u64::from(o.object_header_body);
+        let block = pool.alloc(sp, b"Proc", oh + u64::from(o.eprocess_size))?;
+        let ep = block + oh;
         // PointerCount / HandleCount of the object header: a live object.
         Obj::new(0x10).u64(0, 1).u64(8, 1).store(sp, block)?;
         let mut name = [0u8; 15];
@@ -188,8 +191,9 @@ pub fn processes(
     Ok(map)
 }
 
-/// KUSER_SHARED_DATA (dump-format-facts 1.8, facts 1.10).
-pub fn kuser(sp: &mut Pages, s: &Scenario, now: u64) -> Result<(), Error> {
+/// KUSER_SHARED_DATA (dump-format-facts 1.8, facts 1.10) at the offsets of the build's PDB.
+pub fn kuser(sp: &mut Pages, o: &NtOffsets, s: &Scenario, now: u64) -> Result<(), Error> {
+    const T: &str = "_KUSER_SHARED_DATA";
     let up = s.system.uptime_secs * TICKS_PER_SEC_100NS;
     let ksys = |v: u64| {
         let mut b = [0u8; 12];
@@ -200,24 +204,24 @@ pub fn kuser(sp: &mut Pages, s: &Scenario, now: u64) -> Result<(), Error> {
     };
     let (major, minor) = version_of(s.system.build);
     let mut k = Obj::new(PAGE);
-    k.u32(0x004, 0x0FA0_0000)
-        .bytes(0x008, &ksys(up))
-        .bytes(0x014, &ksys(now))
-        .u16(0x02C, 0x8664)
-        .u16(0x02E, 0x8664)
-        .bytes(0x030, &utf16("C:\\Windows"))
-        .u32(0x264, s.system.product_type)
-        .bytes(0x268, &[1])
-        .u16(0x26A, 9)
-        .u32(0x26C, major)
-        .u32(0x270, minor)
+    k.u32(o.of(T, "TickCountMultiplier")?, 0x0FA0_0000)
+        .bytes(o.of(T, "InterruptTime")?, &ksys(up))
+        .bytes(o.of(T, "SystemTime")?, &ksys(now))
+        .u16(o.of(T, "ImageNumberLow")?, 0x8664)
+        .u16(o.of(T, "ImageNumberHigh")?, 0x8664)
+        .bytes(o.of(T, "NtSystemRoot")?, &utf16("C:\\Windows"))
+        .u32(o.of(T, "NtProductType")?, s.system.product_type)
+        .bytes(o.of(T, "ProductTypeIsValid")?, &[1])
+        .u32(o.of(T, "NtMajorVersion")?, major)
+        .u32(o.of(T, "NtMinorVersion")?, minor)
         // 15.625 ms ticks: TickCountQuad = uptime / 156250 (MEMORY-MODEL.md).
-        .u64(0x320, up / 156_250)
-        .u64(0x3B0, 0)
-        .u32(0x3C0, s.system.processors);
-    // NtBuildNumber exists from Windows 10 on; 7601 had Reserved2 there (facts 1.10).
-    if s.system.build >= 10240 {
-        k.u32(0x260, s.system.build);
+        .u64(o.of(T, "TickCountQuad")?, up / 156_250)
+        .u64(o.of(T, "InterruptTimeBias")?, 0)
+        .u32(o.of(T, "ActiveProcessorCount")?, s.system.processors);
+    // NtBuildNumber exists from Windows 10 on; 7601 had Reserved2 there (facts 1.10), and its
+    // PDB has no such field.
+    if let Ok(off) = o.of(T, "NtBuildNumber") {
+        k.u32(off, s.system.build);
     }
     sp.map(KUSER, PAGE);
     k.store(sp, KUSER)
@@ -246,20 +250,25 @@ pub struct KdbgInputs {
     pub size: u32,
 }
 
-/// An unencoded KDDEBUGGER_DATA64 at `va` (dump-format-facts 1.7): header List pointing to
-/// itself, OwnerTag "KDBG", Size, and the fields a reader uses.
-pub fn kdbg(sp: &mut Pages, va: u64, k: &KdbgInputs) -> Result<(), Error> {
+/// An unencoded KDDEBUGGER_DATA64 at `va` (dump-format-facts 1.7) at the offsets of the
+/// build's PDB: header List pointing to itself, OwnerTag "KDBG", Size, and the fields a reader
+/// uses.
+pub fn kdbg(sp: &mut Pages, o: &NtOffsets, va: u64, k: &KdbgInputs) -> Result<(), Error> {
+    const T: &str = "_KDDEBUGGER_DATA64";
     let size = k.size.clamp(0x340, 0x3A0);
-    let mut o = Obj::new(u64::from(size));
-    o.u64(0x000, va)
-        .u64(0x008, va)
-        .bytes(0x010, b"KDBG")
-        .u32(0x014, size)
-        .u64(0x018, k.kern_base)
-        .u64(0x048, k.ps_loaded_module_list)
-        .u64(0x050, k.ps_active_process_head)
-        .u64(0x138, PAGE)
-        .u16(0x2A8, k.eprocess_size as u16)
-        .u16(0x2AE, k.eprocess_dtb as u16);
-    o.store(sp, va)
+    let mut d = Obj::new(u64::from(size));
+    d.u64(o.of(T, "Header.List.Flink")?, va)
+        .u64(o.of(T, "Header.List.Blink")?, va)
+        .bytes(o.of(T, "Header.OwnerTag")?, b"KDBG")
+        .u32(o.of(T, "Header.Size")?, size)
+        .u64(o.of(T, "KernBase")?, k.kern_base)
+        .u64(o.of(T, "PsLoadedModuleList")?, k.ps_loaded_module_list)
+        .u64(o.of(T, "PsActiveProcessHead")?, k.ps_active_process_head)
+        .u64(o.of(T, "MmPageSize")?, PAGE)
+        .u16(o.of(T, "SizeEProcess")?, k.eprocess_size as u16)
+        .u16(
+            o.of(T, "OffsetEprocessDirectoryTableBase")?,
+            k.eprocess_dtb as u16,
+        );
+    d.store(sp, va)
 }

@@ -168,6 +168,24 @@ pub struct NtOffsets {
     pub kldr_size_of_image: u32,
     pub kldr_full_name: u32,
     pub kldr_base_name: u32,
+    /// `_KUSER_SHARED_DATA` field offsets by name (NtBuildNumber only from Windows 10).
+    pub kuser: BTreeMap<String, u32>,
+    /// `_KDDEBUGGER_DATA64` field offsets by name.
+    pub kdbg: BTreeMap<String, u32>,
+}
+
+impl NtOffsets {
+    /// Offset of `field` in `_KUSER_SHARED_DATA` or `_KDDEBUGGER_DATA64` (`ty` names which).
+    pub fn of(&self, ty: &str, field: &str) -> Result<u32, Error> {
+        let map = if ty == "_KUSER_SHARED_DATA" {
+            &self.kuser
+        } else {
+            &self.kdbg
+        };
+        map.get(field)
+            .copied()
+            .ok_or_else(|| Error::Module(format!("the manifest's nt!{ty} has no field {field}")))
+    }
 }
 
 /// Everything of one build.
@@ -241,6 +259,12 @@ pub fn for_build(build: u32) -> Result<BuildModules, Error> {
                 ))
             })
     };
+    let fields = |ty: &str| -> Result<BTreeMap<String, u32>, Error> {
+        nt_types
+            .and_then(|t| t.get(ty))
+            .map(|t| t.fields.clone())
+            .ok_or_else(|| Error::Module(format!("manifest of build {build} lacks nt!{ty}")))
+    };
     // Windows 10 PDBs name the loader entry _KLDR_DATA_TABLE_ENTRY; 7601's call it
     // _LDR_DATA_TABLE_ENTRY (same layout for the fields used here).
     let kldr = if nt_types.is_some_and(|t| t.contains_key("_KLDR_DATA_TABLE_ENTRY")) {
@@ -266,6 +290,8 @@ pub fn for_build(build: u32) -> Result<BuildModules, Error> {
         kldr_size_of_image: field(kldr, "SizeOfImage")?,
         kldr_full_name: field(kldr, "FullDllName")?,
         kldr_base_name: field(kldr, "BaseDllName")?,
+        kuser: fields("_KUSER_SHARED_DATA")?,
+        kdbg: fields("_KDDEBUGGER_DATA64")?,
     };
     Ok(BuildModules {
         build,

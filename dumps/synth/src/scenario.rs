@@ -379,7 +379,10 @@ impl Scenario {
                 self.system.ram_mib
             ));
         }
-        crate::gen::parse_range(&self.system.dynamic_ports, "dynamic_ports")?;
+        let (lo, hi) = crate::gen::parse_range(&self.system.dynamic_ports, "dynamic_ports")?;
+        if lo == 0 || hi > 65535 {
+            return bad(format!("dynamic_ports {lo}-{hi} is outside 1-65535"));
+        }
         for t in [self.hash.syn, self.hash.tcb, self.hash.time_wait] {
             if !(1..=65536).contains(&t) {
                 return bad(format!("hash table size {t} is outside 1..=65536"));

@@ -107,6 +107,8 @@ pub struct Pool {
     next: u64,
     /// BlockSize (16-byte units) of the last block in the current page; 0 at a page start.
     prev_units: u8,
+    /// Big-pool blocks (VA, bytes, tag) for nt!PoolBigPageTable.
+    big: Vec<(u64, u64, [u8; 4])>,
 }
 
 impl Pool {
@@ -114,6 +116,7 @@ impl Pool {
         Pool {
             next: base,
             prev_units: 0,
+            big: Vec::new(),
         }
     }
 
@@ -122,7 +125,7 @@ impl Pool {
     pub fn alloc(&mut self, sp: &mut Pages, tag: &[u8; 4], size: u64) -> Result<u64, Error> {
         let units = (POOL_HEADER + size).div_ceil(16);
         if units > 0xFF {
-            return self.alloc_big(sp, size);
+            return self.alloc_big(sp, tag, size);
         }
         let bytes = units * 16;
         if self.next % PAGE + bytes > PAGE {
@@ -161,15 +164,41 @@ impl Pool {
         Ok(())
     }
 
-    /// Allocates a page-aligned big-pool block of `size` bytes (zeroed).
-    pub fn alloc_big(&mut self, sp: &mut Pages, size: u64) -> Result<u64, Error> {
+    /// Allocates a page-aligned big-pool block of `size` bytes (zeroed); its tag goes to the
+    /// big-page table rather than a header, as on Windows (facts 1.8, "Big-pool entry size").
+    pub fn alloc_big(&mut self, sp: &mut Pages, tag: &[u8; 4], size: u64) -> Result<u64, Error> {
         if self.next % PAGE != 0 {
             self.close_page(sp)?;
         }
         let va = self.next;
         sp.map(va, size);
         self.next += size.next_multiple_of(PAGE);
+        self.big.push((va, size, *tag));
         Ok(va)
+    }
+
+    /// Writes nt!PoolBigPageTable: a power-of-two array of _POOL_TRACKER_BIG_PAGES entries
+    /// {Va +0, Key (tag) +8, Pattern/PoolType +0xC, NumberOfBytes +0x10} of `entry_size` bytes
+    /// (0x18, or 0x20 from build 20348: facts 1.8). Free slots have Va bit 0 set, as Windows
+    /// marks them. Returns (table VA, entry count).
+    pub fn big_page_table(&mut self, sp: &mut Pages, entry_size: u64) -> Result<(u64, u64), Error> {
+        let blocks = std::mem::take(&mut self.big);
+        let count = (blocks.len() as u64 * 2).next_power_of_two().max(512);
+        let table = self.alloc_big(sp, b"PoBg", count * entry_size)?;
+        let mut buf = vec![0u8; (count * entry_size) as usize];
+        for (i, e) in buf.chunks_mut(entry_size as usize).enumerate() {
+            let (va, size, tag) = match blocks.get(i) {
+                Some(&b) => b,
+                None => (1, 0, [0; 4]),
+            };
+            e[0..8].copy_from_slice(&va.to_le_bytes());
+            e[8..12].copy_from_slice(&tag);
+            // PoolType NonPagedPool in bits 8..20 of the Pattern/PoolType word.
+            e[12..16].copy_from_slice(&(1u32 << 8).to_le_bytes());
+            e[16..24].copy_from_slice(&size.to_le_bytes());
+        }
+        sp.write(table, &buf)?;
+        Ok((table, count))
     }
 }
 
@@ -210,5 +239,42 @@ impl Obj {
     }
     pub fn store(&self, sp: &mut Pages, va: u64) -> Result<(), Error> {
         sp.write(va, &self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_blocks_carry_headers_and_never_straddle_a_page() {
+        let mut sp = Pages::new();
+        let mut pool = Pool::new(0xFFFF_A000_0000_0000);
+        let mut prev_units = 0u8;
+        let mut last_page = 0;
+        for i in 0..200u64 {
+            let size = 0x30 + (i * 0x58) % 0x400;
+            let body = pool.alloc(&mut sp, b"Test", size).unwrap();
+            assert_eq!(body % 16, 0);
+            let mut h = [0u8; 16];
+            sp.read(body - POOL_HEADER, &mut h).unwrap();
+            assert_eq!(&h[4..8], b"Test", "tag at object-0x0C");
+            assert_eq!(
+                u64::from(h[2]) * 16,
+                (size + POOL_HEADER).next_multiple_of(16)
+            );
+            assert_eq!(
+                (body - POOL_HEADER) / PAGE,
+                (body + size - 1) / PAGE,
+                "block {i} straddles a page"
+            );
+            if (body - POOL_HEADER) / PAGE == last_page {
+                assert_eq!(h[0], prev_units, "PreviousSize chains blocks in a page");
+            }
+            prev_units = h[2];
+            last_page = (body - POOL_HEADER) / PAGE;
+        }
+        let big = pool.alloc_big(&mut sp, b"InPP", 0x2BC0).unwrap();
+        assert_eq!(big % PAGE, 0);
     }
 }

@@ -345,7 +345,7 @@ fn port_pool(
     // The bitmap buffer is the pool's 8 KiB tail: 0x2BC0 - 0x2000 leaves room for every build's
     // PortAssignments array (at most 0xE8 + 0x800). No source places the buffer; this is a choice.
     const BITMAP_AT: u64 = SIZE - 0x2000;
-    let pp = pool.alloc_big(sp, SIZE)?;
+    let pp = pool.alloc_big(sp, b"InPP", SIZE)?;
     let mut o = Obj::new(SIZE);
     o.u32(l.pool_bitmap, 65536)
         .u64(l.pool_bitmap + 8, pp + BITMAP_AT);
@@ -357,10 +357,10 @@ fn port_pool(
             continue;
         }
         let inpa = pool.alloc(sp, b"InPA", inpa_size)?;
-        let array = pool.alloc_big(sp, 256 * u64::from(l.entry_stride))?;
+        let array = pool.alloc_big(sp, b"InPA", 256 * u64::from(l.entry_stride))?;
         sp.write(inpa + u64::from(l.inpa_array), &array.to_le_bytes())?;
         o.u64(l.pool_assignments + group * 8, inpa);
-        for (&port, links) in chains.range(group as u16 * 256..=(group as u16 * 256 | 0xFF)) {
+        for (&port, links) in chains.range((group as u16) << 8..=((group as u16) << 8 | 0xFF)) {
             let slot =
                 array + u64::from(port & 0xFF) * u64::from(l.entry_stride) + u64::from(l.entry_ptr);
             // Tagged pointer: walkers clear the low bits (facts 1.6).

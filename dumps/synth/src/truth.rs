@@ -37,7 +37,8 @@ pub struct Truth {
     pub modules: Vec<TruthModule>,
     pub processes: Vec<TruthProcess>,
     pub endpoints: Vec<TruthEndpoint>,
-    /// Owner pid (or "kernel"/"unowned") -> state -> count.
+    /// Owner pid (owner pointer, else AFD endpoint; "unowned" for neither) -> state -> count.
+    /// UDP endpoints count under the state "UDP".
     pub counts: BTreeMap<String, BTreeMap<String, u64>>,
     pub dynamic_range: RangeUse,
     pub derived: Verdicts,
@@ -101,6 +102,19 @@ pub struct RangeUse {
     pub tcp_in_use: u32,
     pub udp_in_use: u32,
     pub tcp_share: f64,
+    /// The TCP ports in use inside the range, as inclusive runs [first, last].
+    pub tcp_ports: Vec<[u16; 2]>,
+}
+
+fn runs(ports: &BTreeSet<u16>) -> Vec<[u16; 2]> {
+    let mut out: Vec<[u16; 2]> = Vec::new();
+    for &p in ports {
+        match out.last_mut() {
+            Some(r) if u32::from(r[1]) + 1 == u32::from(p) => r[1] = p,
+            _ => out.push([p, p]),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,11 +207,7 @@ pub fn derive(
     let now = crate::unix_to_filetime(s.system.system_time_unix);
     for e in eps {
         let pid = e.owner_pid.or(e.afd_pid);
-        let key = match pid {
-            Some(p) if e.kernel => format!("{p} (kernel)"),
-            Some(p) => p.to_string(),
-            None => "unowned".into(),
-        };
+        let key = pid.map_or_else(|| "unowned".to_string(), |p| p.to_string());
         let state = e.state.clone().unwrap_or_else(|| "UDP".into());
         *counts.entry(key).or_default().entry(state).or_default() += 1;
         if let Some(p) = pid {
@@ -226,6 +236,7 @@ pub fn derive(
         tcp_in_use: tcp_ports.len() as u32,
         udp_in_use: udp_ports.len() as u32,
         tcp_share: share,
+        tcp_ports: runs(&tcp_ports),
     };
     let range_verdict = if share >= EXHAUSTED_AT {
         "exhausted"
@@ -254,4 +265,36 @@ pub fn derive(
         stale_time_wait: stale,
     };
     (counts, use_, v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_runs_coalesce() {
+        let s: BTreeSet<u16> = [1, 2, 3, 7, 9, 10, 65535].into_iter().collect();
+        assert_eq!(runs(&s), vec![[1, 3], [7, 7], [9, 10], [65535, 65535]]);
+    }
+
+    #[test]
+    fn mismatches_name_each_difference() {
+        let v = Verdicts {
+            range: "healthy".into(),
+            bug_497: false,
+            kernel_owned: true,
+            top_pid: Some(4),
+            time_wait: 0,
+            stale_time_wait: 0,
+        };
+        let e = Expect {
+            range: Some("exhausted".into()),
+            bug_497: Some(false),
+            kernel_owned: Some(false),
+            top_pid: Some(4),
+        };
+        let m = v.mismatches(&e);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].contains("range") && m[1].contains("kernel-owned"));
+    }
 }

@@ -4,7 +4,7 @@ use portleak::testing::MemTarget;
 use portleak::{ModuleInfo, TargetClock};
 
 /// FILETIME of 2026-11-21 12:00:00 UTC.
-pub const NOW: u64 = 134_080_560_000_000_000;
+pub const NOW: u64 = 134_397_360_000_000_000;
 
 pub const NT_BASE: u64 = 0xFFFF_F800_1000_0000;
 pub const TCPIP_BASE: u64 = 0xFFFF_F800_2000_0000;

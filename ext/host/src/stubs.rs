@@ -6,2390 +6,367 @@ use windows::Win32::Foundation::E_NOTIMPL;
 use windows::Win32::System::Diagnostics::Debug::Extensions::*;
 
 impl IDebugClient_Impl for Engine_Impl {
-    fn AttachKernel(
-        &self,
-        flags: u32,
-        connectoptions: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetKernelConnectionOptions(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        optionssize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetKernelConnectionOptions(
-        &self,
-        options: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn StartProcessServer(
-        &self,
-        flags: u32,
-        options: &windows_core::PCSTR,
-        reserved: *const core::ffi::c_void,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ConnectProcessServer(
-        &self,
-        remoteoptions: &windows_core::PCSTR,
-    ) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn DisconnectProcessServer(&self, server: u64) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetRunningProcessSystemIds(
-        &self,
-        server: u64,
-        ids: *mut u32,
-        count: u32,
-        actualcount: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetRunningProcessSystemIdByExecutableName(
-        &self,
-        server: u64,
-        exename: &windows_core::PCSTR,
-        flags: u32,
-    ) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetRunningProcessDescription(
-        &self,
-        server: u64,
-        systemid: u32,
-        flags: u32,
-        exename: windows_core::PSTR,
-        exenamesize: u32,
-        actualexenamesize: *mut u32,
-        description: windows_core::PSTR,
-        descriptionsize: u32,
-        actualdescriptionsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AttachProcess(
-        &self,
-        server: u64,
-        processid: u32,
-        attachflags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CreateProcessA(
-        &self,
-        server: u64,
-        commandline: &windows_core::PCSTR,
-        createflags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CreateProcessAndAttach(
-        &self,
-        server: u64,
-        commandline: &windows_core::PCSTR,
-        createflags: u32,
-        processid: u32,
-        attachflags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetProcessOptions(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddProcessOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveProcessOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetProcessOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OpenDumpFile(&self, dumpfile: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteDumpFile(
-        &self,
-        dumpfile: &windows_core::PCSTR,
-        qualifier: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ConnectSession(&self, flags: u32, historylimit: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn StartServer(&self, options: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputServers(
-        &self,
-        outputcontrol: u32,
-        machine: &windows_core::PCSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn TerminateProcesses(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn DetachProcesses(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn EndSession(&self, flags: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExitCode(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn DispatchCallbacks(&self, timeout: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ExitDispatch(&self, client: windows_core::Ref<IDebugClient>) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CreateClient(&self) -> windows_core::Result<IDebugClient> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetInputCallbacks(&self) -> windows_core::Result<IDebugInputCallbacks> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetInputCallbacks(
-        &self,
-        callbacks: windows_core::Ref<IDebugInputCallbacks>,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOutputCallbacks(&self) -> windows_core::Result<IDebugOutputCallbacks> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetOutputCallbacks(
-        &self,
-        callbacks: windows_core::Ref<IDebugOutputCallbacks>,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOutputMask(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetOutputMask(&self, mask: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOtherOutputMask(
-        &self,
-        client: windows_core::Ref<IDebugClient>,
-    ) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetOtherOutputMask(
-        &self,
-        client: windows_core::Ref<IDebugClient>,
-        mask: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOutputWidth(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetOutputWidth(&self, columns: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOutputLinePrefix(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        prefixsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetOutputLinePrefix(&self, prefix: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetIdentity(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        identitysize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputIdentity(
-        &self,
-        outputcontrol: u32,
-        flags: u32,
-        format: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEventCallbacks(&self) -> windows_core::Result<IDebugEventCallbacks> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetEventCallbacks(
-        &self,
-        callbacks: windows_core::Ref<IDebugEventCallbacks>,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn FlushCallbacks(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
+    fn AttachKernel(&self, flags: u32, connectoptions: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetKernelConnectionOptions(&self, buffer: windows_core::PSTR, buffersize: u32, optionssize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetKernelConnectionOptions(&self, options: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn StartProcessServer(&self, flags: u32, options: &windows_core::PCSTR, reserved: *const core::ffi::c_void) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ConnectProcessServer(&self, remoteoptions: &windows_core::PCSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn DisconnectProcessServer(&self, server: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetRunningProcessSystemIds(&self, server: u64, ids: *mut u32, count: u32, actualcount: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetRunningProcessSystemIdByExecutableName(&self, server: u64, exename: &windows_core::PCSTR, flags: u32) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetRunningProcessDescription(&self, server: u64, systemid: u32, flags: u32, exename: windows_core::PSTR, exenamesize: u32, actualexenamesize: *mut u32, description: windows_core::PSTR, descriptionsize: u32, actualdescriptionsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AttachProcess(&self, server: u64, processid: u32, attachflags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn CreateProcessA(&self, server: u64, commandline: &windows_core::PCSTR, createflags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn CreateProcessAndAttach(&self, server: u64, commandline: &windows_core::PCSTR, createflags: u32, processid: u32, attachflags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetProcessOptions(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn AddProcessOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveProcessOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetProcessOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OpenDumpFile(&self, dumpfile: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WriteDumpFile(&self, dumpfile: &windows_core::PCSTR, qualifier: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ConnectSession(&self, flags: u32, historylimit: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn StartServer(&self, options: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputServers(&self, outputcontrol: u32, machine: &windows_core::PCSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn TerminateProcesses(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn DetachProcesses(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn EndSession(&self, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExitCode(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn DispatchCallbacks(&self, timeout: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ExitDispatch(&self, client: windows_core::Ref<IDebugClient>) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn CreateClient(&self) -> windows_core::Result<IDebugClient> { Err(E_NOTIMPL.into()) }
+    fn GetInputCallbacks(&self) -> windows_core::Result<IDebugInputCallbacks> { Err(E_NOTIMPL.into()) }
+    fn SetInputCallbacks(&self, callbacks: windows_core::Ref<IDebugInputCallbacks>) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOutputCallbacks(&self) -> windows_core::Result<IDebugOutputCallbacks> { Err(E_NOTIMPL.into()) }
+    fn SetOutputCallbacks(&self, callbacks: windows_core::Ref<IDebugOutputCallbacks>) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOutputMask(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetOutputMask(&self, mask: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOtherOutputMask(&self, client: windows_core::Ref<IDebugClient>) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetOtherOutputMask(&self, client: windows_core::Ref<IDebugClient>, mask: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOutputWidth(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetOutputWidth(&self, columns: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOutputLinePrefix(&self, buffer: windows_core::PSTR, buffersize: u32, prefixsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetOutputLinePrefix(&self, prefix: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetIdentity(&self, buffer: windows_core::PSTR, buffersize: u32, identitysize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputIdentity(&self, outputcontrol: u32, flags: u32, format: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetEventCallbacks(&self) -> windows_core::Result<IDebugEventCallbacks> { Err(E_NOTIMPL.into()) }
+    fn SetEventCallbacks(&self, callbacks: windows_core::Ref<IDebugEventCallbacks>) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn FlushCallbacks(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
 }
 
 impl IDebugControl4_Impl for Engine_Impl {
-    fn GetInterrupt(&self) -> windows_core::Result<()> {
-        Engine::GetInterrupt(self)
-    }
-    fn SetInterrupt(&self, flags: u32) -> windows_core::Result<()> {
-        Engine::SetInterrupt(self, flags)
-    }
-    fn GetInterruptTimeout(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetInterruptTimeout(&self, seconds: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLogFile(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        filesize: *mut u32,
-        append: *mut windows_core::BOOL,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OpenLogFile(
-        &self,
-        file: &windows_core::PCSTR,
-        append: windows_core::BOOL,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CloseLogFile(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLogMask(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetLogMask(&self, mask: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn Input(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        inputsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReturnInput(&self, buffer: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn Output(&self, mask: u32, format: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Engine::Output(self, mask, format)
-    }
-    fn OutputVaList(
-        &self,
-        mask: u32,
-        format: &windows_core::PCSTR,
-        args: *const i8,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ControlledOutput(
-        &self,
-        outputcontrol: u32,
-        mask: u32,
-        format: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Engine::ControlledOutput(self, outputcontrol, mask, format)
-    }
-    fn ControlledOutputVaList(
-        &self,
-        outputcontrol: u32,
-        mask: u32,
-        format: &windows_core::PCSTR,
-        args: *const i8,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputPrompt(
-        &self,
-        outputcontrol: u32,
-        format: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputPromptVaList(
-        &self,
-        outputcontrol: u32,
-        format: &windows_core::PCSTR,
-        args: *const i8,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetPromptText(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        textsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputCurrentState(&self, outputcontrol: u32, flags: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputVersionInformation(&self, outputcontrol: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNotifyEventHandle(&self) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetNotifyEventHandle(&self, handle: u64) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn Assemble(&self, offset: u64, instr: &windows_core::PCSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn Disassemble(
-        &self,
-        offset: u64,
-        flags: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        disassemblysize: *mut u32,
-        endoffset: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetDisassembleEffectiveOffset(&self) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputDisassembly(
-        &self,
-        outputcontrol: u32,
-        offset: u64,
-        flags: u32,
-    ) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputDisassemblyLines(
-        &self,
-        outputcontrol: u32,
-        previouslines: u32,
-        totallines: u32,
-        offset: u64,
-        flags: u32,
-        offsetline: *mut u32,
-        startoffset: *mut u64,
-        endoffset: *mut u64,
-        lineoffsets: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNearInstruction(&self, offset: u64, delta: i32) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetStackTrace(
-        &self,
-        frameoffset: u64,
-        stackoffset: u64,
-        instructionoffset: u64,
-        frames: *mut DEBUG_STACK_FRAME,
-        framessize: u32,
-        framesfilled: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetReturnOffset(&self) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputStackTrace(
-        &self,
-        outputcontrol: u32,
-        frames: *const DEBUG_STACK_FRAME,
-        framessize: u32,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetDebuggeeType(&self, class: *mut u32, qualifier: *mut u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetActualProcessorType(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExecutingProcessorType(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberPossibleExecutingProcessorTypes(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetPossibleExecutingProcessorTypes(
-        &self,
-        start: u32,
-        count: u32,
-        types: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberProcessors(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSystemVersion(
-        &self,
-        platformid: *mut u32,
-        major: *mut u32,
-        minor: *mut u32,
-        servicepackstring: windows_core::PSTR,
-        servicepackstringsize: u32,
-        servicepackstringused: *mut u32,
-        servicepacknumber: *mut u32,
-        buildstring: windows_core::PSTR,
-        buildstringsize: u32,
-        buildstringused: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetPageSize(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn IsPointer64Bit(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadBugCheckData(
-        &self,
-        code: *mut u32,
-        arg1: *mut u64,
-        arg2: *mut u64,
-        arg3: *mut u64,
-        arg4: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberSupportedProcessorTypes(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSupportedProcessorTypes(
-        &self,
-        start: u32,
-        count: u32,
-        types: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetProcessorTypeNames(
-        &self,
-        r#type: u32,
-        fullnamebuffer: windows_core::PSTR,
-        fullnamebuffersize: u32,
-        fullnamesize: *mut u32,
-        abbrevnamebuffer: windows_core::PSTR,
-        abbrevnamebuffersize: u32,
-        abbrevnamesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEffectiveProcessorType(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetEffectiveProcessorType(&self, r#type: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExecutionStatus(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetExecutionStatus(&self, status: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetCodeLevel(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetCodeLevel(&self, level: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEngineOptions(&self) -> windows_core::Result<u32> {
-        Engine::GetEngineOptions(self)
-    }
-    fn AddEngineOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveEngineOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetEngineOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSystemErrorControl(
-        &self,
-        outputlevel: *mut u32,
-        breaklevel: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSystemErrorControl(&self, outputlevel: u32, breaklevel: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTextMacro(
-        &self,
-        slot: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        macrosize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetTextMacro(&self, slot: u32, r#macro: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetRadix(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetRadix(&self, radix: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn Evaluate(
-        &self,
-        expression: &windows_core::PCSTR,
-        desiredtype: u32,
-        value: *mut DEBUG_VALUE,
-        remainderindex: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CoerceValue(
-        &self,
-        r#in: *const DEBUG_VALUE,
-        outtype: u32,
-        out: *mut DEBUG_VALUE,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CoerceValues(
-        &self,
-        count: u32,
-        r#in: *const DEBUG_VALUE,
-        outtypes: *const u32,
-        out: *mut DEBUG_VALUE,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn Execute(
-        &self,
-        outputcontrol: u32,
-        command: &windows_core::PCSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ExecuteCommandFile(
-        &self,
-        outputcontrol: u32,
-        commandfile: &windows_core::PCSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberBreakpoints(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetBreakpointByIndex(&self, index: u32) -> windows_core::Result<IDebugBreakpoint> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetBreakpointById(&self, id: u32) -> windows_core::Result<IDebugBreakpoint> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetBreakpointParameters(
-        &self,
-        count: u32,
-        ids: *const u32,
-        start: u32,
-        params: *mut DEBUG_BREAKPOINT_PARAMETERS,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddBreakpoint(&self, r#type: u32, desiredid: u32) -> windows_core::Result<IDebugBreakpoint> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveBreakpoint(
-        &self,
-        bp: windows_core::Ref<IDebugBreakpoint>,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddExtension(&self, path: &windows_core::PCSTR, flags: u32) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveExtension(&self, handle: u64) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExtensionByPath(&self, path: &windows_core::PCSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CallExtension(
-        &self,
-        handle: u64,
-        function: &windows_core::PCSTR,
-        arguments: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExtensionFunction(
-        &self,
-        handle: u64,
-        funcname: &windows_core::PCSTR,
-    ) -> windows_core::Result<windows::Win32::Foundation::FARPROC> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetWindbgExtensionApis32(
-        &self,
-        api: *mut WINDBG_EXTENSION_APIS32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetWindbgExtensionApis64(
-        &self,
-        api: *mut WINDBG_EXTENSION_APIS64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberEventFilters(
-        &self,
-        specificevents: *mut u32,
-        specificexceptions: *mut u32,
-        arbitraryexceptions: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEventFilterText(
-        &self,
-        index: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        textsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEventFilterCommand(
-        &self,
-        index: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        commandsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetEventFilterCommand(
-        &self,
-        index: u32,
-        command: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSpecificFilterParameters(
-        &self,
-        start: u32,
-        count: u32,
-        params: *mut DEBUG_SPECIFIC_FILTER_PARAMETERS,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSpecificFilterParameters(
-        &self,
-        start: u32,
-        count: u32,
-        params: *const DEBUG_SPECIFIC_FILTER_PARAMETERS,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSpecificFilterArgument(
-        &self,
-        index: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        argumentsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSpecificFilterArgument(
-        &self,
-        index: u32,
-        argument: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExceptionFilterParameters(
-        &self,
-        count: u32,
-        codes: *const u32,
-        start: u32,
-        params: *mut DEBUG_EXCEPTION_FILTER_PARAMETERS,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetExceptionFilterParameters(
-        &self,
-        count: u32,
-        params: *const DEBUG_EXCEPTION_FILTER_PARAMETERS,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExceptionFilterSecondCommand(
-        &self,
-        index: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        commandsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetExceptionFilterSecondCommand(
-        &self,
-        index: u32,
-        command: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WaitForEvent(&self, flags: u32, timeout: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLastEventInformation(
-        &self,
-        r#type: *mut u32,
-        processid: *mut u32,
-        threadid: *mut u32,
-        extrainformation: *mut core::ffi::c_void,
-        extrainformationsize: u32,
-        extrainformationused: *mut u32,
-        description: windows_core::PSTR,
-        descriptionsize: u32,
-        descriptionused: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetCurrentTimeDate(&self) -> windows_core::Result<u32> {
-        Engine::GetCurrentTimeDate(self)
-    }
-    fn GetCurrentSystemUpTime(&self) -> windows_core::Result<u32> {
-        Engine::GetCurrentSystemUpTime(self)
-    }
-    fn GetDumpFormatFlags(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberTextReplacements(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTextReplacement(
-        &self,
-        srctext: &windows_core::PCSTR,
-        index: u32,
-        srcbuffer: windows_core::PSTR,
-        srcbuffersize: u32,
-        srcsize: *mut u32,
-        dstbuffer: windows_core::PSTR,
-        dstbuffersize: u32,
-        dstsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetTextReplacement(
-        &self,
-        srctext: &windows_core::PCSTR,
-        dsttext: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveTextReplacements(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputTextReplacements(&self, outputcontrol: u32, flags: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetAssemblyOptions(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddAssemblyOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveAssemblyOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetAssemblyOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExpressionSyntax(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetExpressionSyntax(&self, flags: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetExpressionSyntaxByName(
-        &self,
-        abbrevname: &windows_core::PCSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberExpressionSyntaxes(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExpressionSyntaxNames(
-        &self,
-        index: u32,
-        fullnamebuffer: windows_core::PSTR,
-        fullnamebuffersize: u32,
-        fullnamesize: *mut u32,
-        abbrevnamebuffer: windows_core::PSTR,
-        abbrevnamebuffersize: u32,
-        abbrevnamesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberEvents(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEventIndexDescription(
-        &self,
-        index: u32,
-        which: u32,
-        buffer: &windows_core::PCSTR,
-        buffersize: u32,
-        descsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetCurrentEventIndex(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetNextEventIndex(&self, relation: u32, value: u32) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLogFileWide(
-        &self,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        filesize: *mut u32,
-        append: *mut windows_core::BOOL,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OpenLogFileWide(
-        &self,
-        file: &windows_core::PCWSTR,
-        append: windows_core::BOOL,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn InputWide(
-        &self,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        inputsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReturnInputWide(&self, buffer: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputWide(&self, mask: u32, format: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Engine::OutputWide(self, mask, format)
-    }
-    fn OutputVaListWide(
-        &self,
-        mask: u32,
-        format: &windows_core::PCWSTR,
-        args: *const i8,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ControlledOutputWide(
-        &self,
-        outputcontrol: u32,
-        mask: u32,
-        format: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Engine::ControlledOutputWide(self, outputcontrol, mask, format)
-    }
-    fn ControlledOutputVaListWide(
-        &self,
-        outputcontrol: u32,
-        mask: u32,
-        format: &windows_core::PCWSTR,
-        args: *const i8,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputPromptWide(
-        &self,
-        outputcontrol: u32,
-        format: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputPromptVaListWide(
-        &self,
-        outputcontrol: u32,
-        format: &windows_core::PCWSTR,
-        args: *const i8,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetPromptTextWide(
-        &self,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        textsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AssembleWide(&self, offset: u64, instr: &windows_core::PCWSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn DisassembleWide(
-        &self,
-        offset: u64,
-        flags: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        disassemblysize: *mut u32,
-        endoffset: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetProcessorTypeNamesWide(
-        &self,
-        r#type: u32,
-        fullnamebuffer: windows_core::PWSTR,
-        fullnamebuffersize: u32,
-        fullnamesize: *mut u32,
-        abbrevnamebuffer: windows_core::PWSTR,
-        abbrevnamebuffersize: u32,
-        abbrevnamesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTextMacroWide(
-        &self,
-        slot: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        macrosize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetTextMacroWide(
-        &self,
-        slot: u32,
-        r#macro: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn EvaluateWide(
-        &self,
-        expression: &windows_core::PCWSTR,
-        desiredtype: u32,
-        value: *mut DEBUG_VALUE,
-        remainderindex: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ExecuteWide(
-        &self,
-        outputcontrol: u32,
-        command: &windows_core::PCWSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ExecuteCommandFileWide(
-        &self,
-        outputcontrol: u32,
-        commandfile: &windows_core::PCWSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetBreakpointByIndex2(&self, index: u32) -> windows_core::Result<IDebugBreakpoint2> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetBreakpointById2(&self, id: u32) -> windows_core::Result<IDebugBreakpoint2> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddBreakpoint2(
-        &self,
-        r#type: u32,
-        desiredid: u32,
-    ) -> windows_core::Result<IDebugBreakpoint2> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveBreakpoint2(
-        &self,
-        bp: windows_core::Ref<IDebugBreakpoint2>,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddExtensionWide(
-        &self,
-        path: &windows_core::PCWSTR,
-        flags: u32,
-    ) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExtensionByPathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CallExtensionWide(
-        &self,
-        handle: u64,
-        function: &windows_core::PCWSTR,
-        arguments: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExtensionFunctionWide(
-        &self,
-        handle: u64,
-        funcname: &windows_core::PCWSTR,
-    ) -> windows_core::Result<windows::Win32::Foundation::FARPROC> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEventFilterTextWide(
-        &self,
-        index: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        textsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEventFilterCommandWide(
-        &self,
-        index: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        commandsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetEventFilterCommandWide(
-        &self,
-        index: u32,
-        command: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSpecificFilterArgumentWide(
-        &self,
-        index: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        argumentsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSpecificFilterArgumentWide(
-        &self,
-        index: u32,
-        argument: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExceptionFilterSecondCommandWide(
-        &self,
-        index: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        commandsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetExceptionFilterSecondCommandWide(
-        &self,
-        index: u32,
-        command: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLastEventInformationWide(
-        &self,
-        r#type: *mut u32,
-        processid: *mut u32,
-        threadid: *mut u32,
-        extrainformation: *mut core::ffi::c_void,
-        extrainformationsize: u32,
-        extrainformationused: *mut u32,
-        description: windows_core::PWSTR,
-        descriptionsize: u32,
-        descriptionused: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTextReplacementWide(
-        &self,
-        srctext: &windows_core::PCWSTR,
-        index: u32,
-        srcbuffer: windows_core::PWSTR,
-        srcbuffersize: u32,
-        srcsize: *mut u32,
-        dstbuffer: windows_core::PWSTR,
-        dstbuffersize: u32,
-        dstsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetTextReplacementWide(
-        &self,
-        srctext: &windows_core::PCWSTR,
-        dsttext: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetExpressionSyntaxByNameWide(
-        &self,
-        abbrevname: &windows_core::PCWSTR,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetExpressionSyntaxNamesWide(
-        &self,
-        index: u32,
-        fullnamebuffer: windows_core::PWSTR,
-        fullnamebuffersize: u32,
-        fullnamesize: *mut u32,
-        abbrevnamebuffer: windows_core::PWSTR,
-        abbrevnamebuffersize: u32,
-        abbrevnamesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetEventIndexDescriptionWide(
-        &self,
-        index: u32,
-        which: u32,
-        buffer: &windows_core::PCWSTR,
-        buffersize: u32,
-        descsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLogFile2(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        filesize: *mut u32,
-        flags: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OpenLogFile2(&self, file: &windows_core::PCSTR, flags: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLogFile2Wide(
-        &self,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        filesize: *mut u32,
-        flags: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OpenLogFile2Wide(
-        &self,
-        file: &windows_core::PCWSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSystemVersionValues(
-        &self,
-        platformid: *mut u32,
-        win32major: *mut u32,
-        win32minor: *mut u32,
-        kdmajor: *mut u32,
-        kdminor: *mut u32,
-    ) -> windows_core::Result<()> {
-        Engine::GetSystemVersionValues(self, platformid, win32major, win32minor, kdmajor, kdminor)
-    }
-    fn GetSystemVersionString(
-        &self,
-        which: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        stringsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSystemVersionStringWide(
-        &self,
-        which: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        stringsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetContextStackTrace(
-        &self,
-        startcontext: *const core::ffi::c_void,
-        startcontextsize: u32,
-        frames: *mut DEBUG_STACK_FRAME,
-        framessize: u32,
-        framecontexts: *mut core::ffi::c_void,
-        framecontextssize: u32,
-        framecontextsentrysize: u32,
-        framesfilled: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputContextStackTrace(
-        &self,
-        outputcontrol: u32,
-        frames: *const DEBUG_STACK_FRAME,
-        framessize: u32,
-        framecontexts: *const core::ffi::c_void,
-        framecontextssize: u32,
-        framecontextsentrysize: u32,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetStoredEventInformation(
-        &self,
-        r#type: *mut u32,
-        processid: *mut u32,
-        threadid: *mut u32,
-        context: *mut core::ffi::c_void,
-        contextsize: u32,
-        contextused: *mut u32,
-        extrainformation: *mut core::ffi::c_void,
-        extrainformationsize: u32,
-        extrainformationused: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetManagedStatus(
-        &self,
-        flags: *mut u32,
-        whichstring: u32,
-        string: windows_core::PSTR,
-        stringsize: u32,
-        stringneeded: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetManagedStatusWide(
-        &self,
-        flags: *mut u32,
-        whichstring: u32,
-        string: windows_core::PWSTR,
-        stringsize: u32,
-        stringneeded: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ResetManagedStatus(&self, flags: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
+    fn GetInterrupt(&self) -> windows_core::Result<()> { Engine::GetInterrupt(self) }
+    fn SetInterrupt(&self, flags: u32) -> windows_core::Result<()> { Engine::SetInterrupt(self, flags) }
+    fn GetInterruptTimeout(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetInterruptTimeout(&self, seconds: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLogFile(&self, buffer: windows_core::PSTR, buffersize: u32, filesize: *mut u32, append: *mut windows_core::BOOL) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OpenLogFile(&self, file: &windows_core::PCSTR, append: windows_core::BOOL) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn CloseLogFile(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLogMask(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetLogMask(&self, mask: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn Input(&self, buffer: windows_core::PSTR, buffersize: u32, inputsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReturnInput(&self, buffer: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn Output(&self, mask: u32, format: &windows_core::PCSTR) -> windows_core::Result<()> { Engine::Output(self, mask, format) }
+    fn OutputVaList(&self, mask: u32, format: &windows_core::PCSTR, args: *const i8) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ControlledOutput(&self, outputcontrol: u32, mask: u32, format: &windows_core::PCSTR) -> windows_core::Result<()> { Engine::ControlledOutput(self, outputcontrol, mask, format) }
+    fn ControlledOutputVaList(&self, outputcontrol: u32, mask: u32, format: &windows_core::PCSTR, args: *const i8) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputPrompt(&self, outputcontrol: u32, format: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputPromptVaList(&self, outputcontrol: u32, format: &windows_core::PCSTR, args: *const i8) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetPromptText(&self, buffer: windows_core::PSTR, buffersize: u32, textsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputCurrentState(&self, outputcontrol: u32, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputVersionInformation(&self, outputcontrol: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNotifyEventHandle(&self) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn SetNotifyEventHandle(&self, handle: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn Assemble(&self, offset: u64, instr: &windows_core::PCSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn Disassemble(&self, offset: u64, flags: u32, buffer: windows_core::PSTR, buffersize: u32, disassemblysize: *mut u32, endoffset: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetDisassembleEffectiveOffset(&self) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn OutputDisassembly(&self, outputcontrol: u32, offset: u64, flags: u32) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn OutputDisassemblyLines(&self, outputcontrol: u32, previouslines: u32, totallines: u32, offset: u64, flags: u32, offsetline: *mut u32, startoffset: *mut u64, endoffset: *mut u64, lineoffsets: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNearInstruction(&self, offset: u64, delta: i32) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetStackTrace(&self, frameoffset: u64, stackoffset: u64, instructionoffset: u64, frames: *mut DEBUG_STACK_FRAME, framessize: u32, framesfilled: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetReturnOffset(&self) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn OutputStackTrace(&self, outputcontrol: u32, frames: *const DEBUG_STACK_FRAME, framessize: u32, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetDebuggeeType(&self, class: *mut u32, qualifier: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetActualProcessorType(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetExecutingProcessorType(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetNumberPossibleExecutingProcessorTypes(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetPossibleExecutingProcessorTypes(&self, start: u32, count: u32, types: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNumberProcessors(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetSystemVersion(&self, platformid: *mut u32, major: *mut u32, minor: *mut u32, servicepackstring: windows_core::PSTR, servicepackstringsize: u32, servicepackstringused: *mut u32, servicepacknumber: *mut u32, buildstring: windows_core::PSTR, buildstringsize: u32, buildstringused: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetPageSize(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn IsPointer64Bit(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadBugCheckData(&self, code: *mut u32, arg1: *mut u64, arg2: *mut u64, arg3: *mut u64, arg4: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNumberSupportedProcessorTypes(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetSupportedProcessorTypes(&self, start: u32, count: u32, types: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetProcessorTypeNames(&self, r#type: u32, fullnamebuffer: windows_core::PSTR, fullnamebuffersize: u32, fullnamesize: *mut u32, abbrevnamebuffer: windows_core::PSTR, abbrevnamebuffersize: u32, abbrevnamesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetEffectiveProcessorType(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetEffectiveProcessorType(&self, r#type: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExecutionStatus(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetExecutionStatus(&self, status: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetCodeLevel(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetCodeLevel(&self, level: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetEngineOptions(&self) -> windows_core::Result<u32> { Engine::GetEngineOptions(self) }
+    fn AddEngineOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveEngineOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetEngineOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSystemErrorControl(&self, outputlevel: *mut u32, breaklevel: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSystemErrorControl(&self, outputlevel: u32, breaklevel: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetTextMacro(&self, slot: u32, buffer: windows_core::PSTR, buffersize: u32, macrosize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetTextMacro(&self, slot: u32, r#macro: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetRadix(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetRadix(&self, radix: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn Evaluate(&self, expression: &windows_core::PCSTR, desiredtype: u32, value: *mut DEBUG_VALUE, remainderindex: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn CoerceValue(&self, r#in: *const DEBUG_VALUE, outtype: u32, out: *mut DEBUG_VALUE) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn CoerceValues(&self, count: u32, r#in: *const DEBUG_VALUE, outtypes: *const u32, out: *mut DEBUG_VALUE) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn Execute(&self, outputcontrol: u32, command: &windows_core::PCSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ExecuteCommandFile(&self, outputcontrol: u32, commandfile: &windows_core::PCSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNumberBreakpoints(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetBreakpointByIndex(&self, index: u32) -> windows_core::Result<IDebugBreakpoint> { Err(E_NOTIMPL.into()) }
+    fn GetBreakpointById(&self, id: u32) -> windows_core::Result<IDebugBreakpoint> { Err(E_NOTIMPL.into()) }
+    fn GetBreakpointParameters(&self, count: u32, ids: *const u32, start: u32, params: *mut DEBUG_BREAKPOINT_PARAMETERS) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AddBreakpoint(&self, r#type: u32, desiredid: u32) -> windows_core::Result<IDebugBreakpoint> { Err(E_NOTIMPL.into()) }
+    fn RemoveBreakpoint(&self, bp: windows_core::Ref<IDebugBreakpoint>) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AddExtension(&self, path: &windows_core::PCSTR, flags: u32) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn RemoveExtension(&self, handle: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExtensionByPath(&self, path: &windows_core::PCSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn CallExtension(&self, handle: u64, function: &windows_core::PCSTR, arguments: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExtensionFunction(&self, handle: u64, funcname: &windows_core::PCSTR) -> windows_core::Result<windows::Win32::Foundation::FARPROC> { Err(E_NOTIMPL.into()) }
+    fn GetWindbgExtensionApis32(&self, api: *mut WINDBG_EXTENSION_APIS32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetWindbgExtensionApis64(&self, api: *mut WINDBG_EXTENSION_APIS64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNumberEventFilters(&self, specificevents: *mut u32, specificexceptions: *mut u32, arbitraryexceptions: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetEventFilterText(&self, index: u32, buffer: windows_core::PSTR, buffersize: u32, textsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetEventFilterCommand(&self, index: u32, buffer: windows_core::PSTR, buffersize: u32, commandsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetEventFilterCommand(&self, index: u32, command: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSpecificFilterParameters(&self, start: u32, count: u32, params: *mut DEBUG_SPECIFIC_FILTER_PARAMETERS) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSpecificFilterParameters(&self, start: u32, count: u32, params: *const DEBUG_SPECIFIC_FILTER_PARAMETERS) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSpecificFilterArgument(&self, index: u32, buffer: windows_core::PSTR, buffersize: u32, argumentsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSpecificFilterArgument(&self, index: u32, argument: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExceptionFilterParameters(&self, count: u32, codes: *const u32, start: u32, params: *mut DEBUG_EXCEPTION_FILTER_PARAMETERS) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetExceptionFilterParameters(&self, count: u32, params: *const DEBUG_EXCEPTION_FILTER_PARAMETERS) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExceptionFilterSecondCommand(&self, index: u32, buffer: windows_core::PSTR, buffersize: u32, commandsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetExceptionFilterSecondCommand(&self, index: u32, command: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WaitForEvent(&self, flags: u32, timeout: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLastEventInformation(&self, r#type: *mut u32, processid: *mut u32, threadid: *mut u32, extrainformation: *mut core::ffi::c_void, extrainformationsize: u32, extrainformationused: *mut u32, description: windows_core::PSTR, descriptionsize: u32, descriptionused: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetCurrentTimeDate(&self) -> windows_core::Result<u32> { Engine::GetCurrentTimeDate(self) }
+    fn GetCurrentSystemUpTime(&self) -> windows_core::Result<u32> { Engine::GetCurrentSystemUpTime(self) }
+    fn GetDumpFormatFlags(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetNumberTextReplacements(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetTextReplacement(&self, srctext: &windows_core::PCSTR, index: u32, srcbuffer: windows_core::PSTR, srcbuffersize: u32, srcsize: *mut u32, dstbuffer: windows_core::PSTR, dstbuffersize: u32, dstsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetTextReplacement(&self, srctext: &windows_core::PCSTR, dsttext: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveTextReplacements(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputTextReplacements(&self, outputcontrol: u32, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetAssemblyOptions(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn AddAssemblyOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveAssemblyOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetAssemblyOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExpressionSyntax(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetExpressionSyntax(&self, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetExpressionSyntaxByName(&self, abbrevname: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNumberExpressionSyntaxes(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetExpressionSyntaxNames(&self, index: u32, fullnamebuffer: windows_core::PSTR, fullnamebuffersize: u32, fullnamesize: *mut u32, abbrevnamebuffer: windows_core::PSTR, abbrevnamebuffersize: u32, abbrevnamesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNumberEvents(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetEventIndexDescription(&self, index: u32, which: u32, buffer: &windows_core::PCSTR, buffersize: u32, descsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetCurrentEventIndex(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetNextEventIndex(&self, relation: u32, value: u32) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetLogFileWide(&self, buffer: windows_core::PWSTR, buffersize: u32, filesize: *mut u32, append: *mut windows_core::BOOL) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OpenLogFileWide(&self, file: &windows_core::PCWSTR, append: windows_core::BOOL) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn InputWide(&self, buffer: windows_core::PWSTR, buffersize: u32, inputsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReturnInputWide(&self, buffer: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputWide(&self, mask: u32, format: &windows_core::PCWSTR) -> windows_core::Result<()> { Engine::OutputWide(self, mask, format) }
+    fn OutputVaListWide(&self, mask: u32, format: &windows_core::PCWSTR, args: *const i8) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ControlledOutputWide(&self, outputcontrol: u32, mask: u32, format: &windows_core::PCWSTR) -> windows_core::Result<()> { Engine::ControlledOutputWide(self, outputcontrol, mask, format) }
+    fn ControlledOutputVaListWide(&self, outputcontrol: u32, mask: u32, format: &windows_core::PCWSTR, args: *const i8) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputPromptWide(&self, outputcontrol: u32, format: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputPromptVaListWide(&self, outputcontrol: u32, format: &windows_core::PCWSTR, args: *const i8) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetPromptTextWide(&self, buffer: windows_core::PWSTR, buffersize: u32, textsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AssembleWide(&self, offset: u64, instr: &windows_core::PCWSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn DisassembleWide(&self, offset: u64, flags: u32, buffer: windows_core::PWSTR, buffersize: u32, disassemblysize: *mut u32, endoffset: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetProcessorTypeNamesWide(&self, r#type: u32, fullnamebuffer: windows_core::PWSTR, fullnamebuffersize: u32, fullnamesize: *mut u32, abbrevnamebuffer: windows_core::PWSTR, abbrevnamebuffersize: u32, abbrevnamesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetTextMacroWide(&self, slot: u32, buffer: windows_core::PWSTR, buffersize: u32, macrosize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetTextMacroWide(&self, slot: u32, r#macro: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn EvaluateWide(&self, expression: &windows_core::PCWSTR, desiredtype: u32, value: *mut DEBUG_VALUE, remainderindex: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ExecuteWide(&self, outputcontrol: u32, command: &windows_core::PCWSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ExecuteCommandFileWide(&self, outputcontrol: u32, commandfile: &windows_core::PCWSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetBreakpointByIndex2(&self, index: u32) -> windows_core::Result<IDebugBreakpoint2> { Err(E_NOTIMPL.into()) }
+    fn GetBreakpointById2(&self, id: u32) -> windows_core::Result<IDebugBreakpoint2> { Err(E_NOTIMPL.into()) }
+    fn AddBreakpoint2(&self, r#type: u32, desiredid: u32) -> windows_core::Result<IDebugBreakpoint2> { Err(E_NOTIMPL.into()) }
+    fn RemoveBreakpoint2(&self, bp: windows_core::Ref<IDebugBreakpoint2>) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AddExtensionWide(&self, path: &windows_core::PCWSTR, flags: u32) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetExtensionByPathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn CallExtensionWide(&self, handle: u64, function: &windows_core::PCWSTR, arguments: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExtensionFunctionWide(&self, handle: u64, funcname: &windows_core::PCWSTR) -> windows_core::Result<windows::Win32::Foundation::FARPROC> { Err(E_NOTIMPL.into()) }
+    fn GetEventFilterTextWide(&self, index: u32, buffer: windows_core::PWSTR, buffersize: u32, textsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetEventFilterCommandWide(&self, index: u32, buffer: windows_core::PWSTR, buffersize: u32, commandsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetEventFilterCommandWide(&self, index: u32, command: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSpecificFilterArgumentWide(&self, index: u32, buffer: windows_core::PWSTR, buffersize: u32, argumentsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSpecificFilterArgumentWide(&self, index: u32, argument: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExceptionFilterSecondCommandWide(&self, index: u32, buffer: windows_core::PWSTR, buffersize: u32, commandsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetExceptionFilterSecondCommandWide(&self, index: u32, command: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLastEventInformationWide(&self, r#type: *mut u32, processid: *mut u32, threadid: *mut u32, extrainformation: *mut core::ffi::c_void, extrainformationsize: u32, extrainformationused: *mut u32, description: windows_core::PWSTR, descriptionsize: u32, descriptionused: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetTextReplacementWide(&self, srctext: &windows_core::PCWSTR, index: u32, srcbuffer: windows_core::PWSTR, srcbuffersize: u32, srcsize: *mut u32, dstbuffer: windows_core::PWSTR, dstbuffersize: u32, dstsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetTextReplacementWide(&self, srctext: &windows_core::PCWSTR, dsttext: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetExpressionSyntaxByNameWide(&self, abbrevname: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetExpressionSyntaxNamesWide(&self, index: u32, fullnamebuffer: windows_core::PWSTR, fullnamebuffersize: u32, fullnamesize: *mut u32, abbrevnamebuffer: windows_core::PWSTR, abbrevnamebuffersize: u32, abbrevnamesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetEventIndexDescriptionWide(&self, index: u32, which: u32, buffer: &windows_core::PCWSTR, buffersize: u32, descsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLogFile2(&self, buffer: windows_core::PSTR, buffersize: u32, filesize: *mut u32, flags: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OpenLogFile2(&self, file: &windows_core::PCSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLogFile2Wide(&self, buffer: windows_core::PWSTR, buffersize: u32, filesize: *mut u32, flags: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OpenLogFile2Wide(&self, file: &windows_core::PCWSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSystemVersionValues(&self, platformid: *mut u32, win32major: *mut u32, win32minor: *mut u32, kdmajor: *mut u32, kdminor: *mut u32) -> windows_core::Result<()> { Engine::GetSystemVersionValues(self, platformid, win32major, win32minor, kdmajor, kdminor) }
+    fn GetSystemVersionString(&self, which: u32, buffer: windows_core::PSTR, buffersize: u32, stringsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSystemVersionStringWide(&self, which: u32, buffer: windows_core::PWSTR, buffersize: u32, stringsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetContextStackTrace(&self, startcontext: *const core::ffi::c_void, startcontextsize: u32, frames: *mut DEBUG_STACK_FRAME, framessize: u32, framecontexts: *mut core::ffi::c_void, framecontextssize: u32, framecontextsentrysize: u32, framesfilled: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputContextStackTrace(&self, outputcontrol: u32, frames: *const DEBUG_STACK_FRAME, framessize: u32, framecontexts: *const core::ffi::c_void, framecontextssize: u32, framecontextsentrysize: u32, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetStoredEventInformation(&self, r#type: *mut u32, processid: *mut u32, threadid: *mut u32, context: *mut core::ffi::c_void, contextsize: u32, contextused: *mut u32, extrainformation: *mut core::ffi::c_void, extrainformationsize: u32, extrainformationused: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetManagedStatus(&self, flags: *mut u32, whichstring: u32, string: windows_core::PSTR, stringsize: u32, stringneeded: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetManagedStatusWide(&self, flags: *mut u32, whichstring: u32, string: windows_core::PWSTR, stringsize: u32, stringneeded: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ResetManagedStatus(&self, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
 }
 
 impl IDebugDataSpaces_Impl for Engine_Impl {
-    fn ReadVirtual(
-        &self,
-        offset: u64,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Engine::ReadVirtual(self, offset, buffer, buffersize, bytesread)
-    }
-    fn WriteVirtual(
-        &self,
-        offset: u64,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SearchVirtual(
-        &self,
-        offset: u64,
-        length: u64,
-        pattern: *const core::ffi::c_void,
-        patternsize: u32,
-        patterngranularity: u32,
-    ) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadVirtualUncached(
-        &self,
-        offset: u64,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteVirtualUncached(
-        &self,
-        offset: u64,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadPointersVirtual(
-        &self,
-        count: u32,
-        offset: u64,
-        ptrs: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WritePointersVirtual(
-        &self,
-        count: u32,
-        offset: u64,
-        ptrs: *const u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadPhysical(
-        &self,
-        offset: u64,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WritePhysical(
-        &self,
-        offset: u64,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadControl(
-        &self,
-        processor: u32,
-        offset: u64,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteControl(
-        &self,
-        processor: u32,
-        offset: u64,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadIo(
-        &self,
-        interfacetype: u32,
-        busnumber: u32,
-        addressspace: u32,
-        offset: u64,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteIo(
-        &self,
-        interfacetype: u32,
-        busnumber: u32,
-        addressspace: u32,
-        offset: u64,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadMsr(&self, msr: u32) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteMsr(&self, msr: u32, value: u64) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadBusData(
-        &self,
-        busdatatype: u32,
-        busnumber: u32,
-        slotnumber: u32,
-        offset: u32,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteBusData(
-        &self,
-        busdatatype: u32,
-        busnumber: u32,
-        slotnumber: u32,
-        offset: u32,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CheckLowMemory(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadDebuggerData(
-        &self,
-        index: u32,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        datasize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadProcessorSystemData(
-        &self,
-        processor: u32,
-        index: u32,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        datasize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
+    fn ReadVirtual(&self, offset: u64, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Engine::ReadVirtual(self, offset, buffer, buffersize, bytesread) }
+    fn WriteVirtual(&self, offset: u64, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SearchVirtual(&self, offset: u64, length: u64, pattern: *const core::ffi::c_void, patternsize: u32, patterngranularity: u32) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn ReadVirtualUncached(&self, offset: u64, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WriteVirtualUncached(&self, offset: u64, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadPointersVirtual(&self, count: u32, offset: u64, ptrs: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WritePointersVirtual(&self, count: u32, offset: u64, ptrs: *const u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadPhysical(&self, offset: u64, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WritePhysical(&self, offset: u64, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadControl(&self, processor: u32, offset: u64, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WriteControl(&self, processor: u32, offset: u64, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadIo(&self, interfacetype: u32, busnumber: u32, addressspace: u32, offset: u64, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WriteIo(&self, interfacetype: u32, busnumber: u32, addressspace: u32, offset: u64, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadMsr(&self, msr: u32) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn WriteMsr(&self, msr: u32, value: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadBusData(&self, busdatatype: u32, busnumber: u32, slotnumber: u32, offset: u32, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WriteBusData(&self, busdatatype: u32, busnumber: u32, slotnumber: u32, offset: u32, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn CheckLowMemory(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadDebuggerData(&self, index: u32, buffer: *mut core::ffi::c_void, buffersize: u32, datasize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadProcessorSystemData(&self, processor: u32, index: u32, buffer: *mut core::ffi::c_void, buffersize: u32, datasize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
 }
 
 impl IDebugSymbols3_Impl for Engine_Impl {
-    fn GetSymbolOptions(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddSymbolOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveSymbolOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSymbolOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNameByOffset(
-        &self,
-        offset: u64,
-        namebuffer: windows_core::PSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-        displacement: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOffsetByName(&self, symbol: &windows_core::PCSTR) -> windows_core::Result<u64> {
-        Engine::GetOffsetByName(self, symbol)
-    }
-    fn GetNearNameByOffset(
-        &self,
-        offset: u64,
-        delta: i32,
-        namebuffer: windows_core::PSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-        displacement: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLineByOffset(
-        &self,
-        offset: u64,
-        line: *mut u32,
-        filebuffer: windows_core::PSTR,
-        filebuffersize: u32,
-        filesize: *mut u32,
-        displacement: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOffsetByLine(&self, line: u32, file: &windows_core::PCSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNumberModules(&self, loaded: *mut u32, unloaded: *mut u32) -> windows_core::Result<()> {
-        Engine::GetNumberModules(self, loaded, unloaded)
-    }
-    fn GetModuleByIndex(&self, index: u32) -> windows_core::Result<u64> {
-        Engine::GetModuleByIndex(self, index)
-    }
-    fn GetModuleByModuleName(
-        &self,
-        name: &windows_core::PCSTR,
-        startindex: u32,
-        index: *mut u32,
-        base: *mut u64,
-    ) -> windows_core::Result<()> {
-        Engine::GetModuleByModuleName(self, name, startindex, index, base)
-    }
-    fn GetModuleByOffset(
-        &self,
-        offset: u64,
-        startindex: u32,
-        index: *mut u32,
-        base: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleNames(
-        &self,
-        index: u32,
-        base: u64,
-        imagenamebuffer: windows_core::PSTR,
-        imagenamebuffersize: u32,
-        imagenamesize: *mut u32,
-        modulenamebuffer: windows_core::PSTR,
-        modulenamebuffersize: u32,
-        modulenamesize: *mut u32,
-        loadedimagenamebuffer: windows_core::PSTR,
-        loadedimagenamebuffersize: u32,
-        loadedimagenamesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Engine::GetModuleNames(
-            self,
-            index,
-            base,
-            imagenamebuffer,
-            imagenamebuffersize,
-            imagenamesize,
-            modulenamebuffer,
-            modulenamebuffersize,
-            modulenamesize,
-            loadedimagenamebuffer,
-            loadedimagenamebuffersize,
-            loadedimagenamesize,
-        )
-    }
-    fn GetModuleParameters(
-        &self,
-        count: u32,
-        bases: *const u64,
-        start: u32,
-        params: *mut DEBUG_MODULE_PARAMETERS,
-    ) -> windows_core::Result<()> {
-        Engine::GetModuleParameters(self, count, bases, start, params)
-    }
-    fn GetSymbolModule(&self, symbol: &windows_core::PCSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTypeName(
-        &self,
-        module: u64,
-        typeid: u32,
-        namebuffer: windows_core::PSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTypeId(&self, module: u64, name: &windows_core::PCSTR) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTypeSize(&self, module: u64, typeid: u32) -> windows_core::Result<u32> {
-        Engine::GetTypeSize(self, module, typeid)
-    }
-    fn GetFieldOffset(
-        &self,
-        module: u64,
-        typeid: u32,
-        field: &windows_core::PCSTR,
-    ) -> windows_core::Result<u32> {
-        Engine::GetFieldOffset(self, module, typeid, field)
-    }
-    fn GetSymbolTypeId(
-        &self,
-        symbol: &windows_core::PCSTR,
-        typeid: *mut u32,
-        module: *mut u64,
-    ) -> windows_core::Result<()> {
-        Engine::GetSymbolTypeId(self, symbol, typeid, module)
-    }
-    fn GetOffsetTypeId(
-        &self,
-        offset: u64,
-        typeid: *mut u32,
-        module: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadTypedDataVirtual(
-        &self,
-        offset: u64,
-        module: u64,
-        typeid: u32,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteTypedDataVirtual(
-        &self,
-        offset: u64,
-        module: u64,
-        typeid: u32,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputTypedDataVirtual(
-        &self,
-        outputcontrol: u32,
-        offset: u64,
-        module: u64,
-        typeid: u32,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReadTypedDataPhysical(
-        &self,
-        offset: u64,
-        module: u64,
-        typeid: u32,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bytesread: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn WriteTypedDataPhysical(
-        &self,
-        offset: u64,
-        module: u64,
-        typeid: u32,
-        buffer: *const core::ffi::c_void,
-        buffersize: u32,
-        byteswritten: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputTypedDataPhysical(
-        &self,
-        outputcontrol: u32,
-        offset: u64,
-        module: u64,
-        typeid: u32,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetScope(
-        &self,
-        instructionoffset: *mut u64,
-        scopeframe: *mut DEBUG_STACK_FRAME,
-        scopecontext: *mut core::ffi::c_void,
-        scopecontextsize: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetScope(
-        &self,
-        instructionoffset: u64,
-        scopeframe: *const DEBUG_STACK_FRAME,
-        scopecontext: *const core::ffi::c_void,
-        scopecontextsize: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ResetScope(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetScopeSymbolGroup(
-        &self,
-        flags: u32,
-        update: windows_core::Ref<IDebugSymbolGroup>,
-    ) -> windows_core::Result<IDebugSymbolGroup> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CreateSymbolGroup(&self) -> windows_core::Result<IDebugSymbolGroup> {
-        Err(E_NOTIMPL.into())
-    }
-    fn StartSymbolMatch(&self, pattern: &windows_core::PCSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNextSymbolMatch(
-        &self,
-        handle: u64,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        matchsize: *mut u32,
-        offset: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn EndSymbolMatch(&self, handle: u64) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn Reload(&self, module: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolPath(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        pathsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSymbolPath(&self, path: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AppendSymbolPath(&self, addition: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetImagePath(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        pathsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetImagePath(&self, path: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AppendImagePath(&self, addition: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourcePath(
-        &self,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        pathsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourcePathElement(
-        &self,
-        index: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        elementsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSourcePath(&self, path: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AppendSourcePath(&self, addition: &windows_core::PCSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn FindSourceFile(
-        &self,
-        startelement: u32,
-        file: &windows_core::PCSTR,
-        flags: u32,
-        foundelement: *mut u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        foundsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceFileLineOffsets(
-        &self,
-        file: &windows_core::PCSTR,
-        buffer: *mut u64,
-        bufferlines: u32,
-        filelines: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleVersionInformation(
-        &self,
-        index: u32,
-        base: u64,
-        item: &windows_core::PCSTR,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        verinfosize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Engine::GetModuleVersionInformation(
-            self,
-            index,
-            base,
-            item,
-            buffer,
-            buffersize,
-            verinfosize,
-        )
-    }
-    fn GetModuleNameString(
-        &self,
-        which: u32,
-        index: u32,
-        base: u64,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetConstantName(
-        &self,
-        module: u64,
-        typeid: u32,
-        value: u64,
-        namebuffer: windows_core::PSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetFieldName(
-        &self,
-        module: u64,
-        typeid: u32,
-        fieldindex: u32,
-        namebuffer: windows_core::PSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTypeOptions(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddTypeOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveTypeOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetTypeOptions(&self, options: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNameByOffsetWide(
-        &self,
-        offset: u64,
-        namebuffer: windows_core::PWSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-        displacement: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOffsetByNameWide(&self, symbol: &windows_core::PCWSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNearNameByOffsetWide(
-        &self,
-        offset: u64,
-        delta: i32,
-        namebuffer: windows_core::PWSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-        displacement: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetLineByOffsetWide(
-        &self,
-        offset: u64,
-        line: *mut u32,
-        filebuffer: windows_core::PWSTR,
-        filebuffersize: u32,
-        filesize: *mut u32,
-        displacement: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetOffsetByLineWide(
-        &self,
-        line: u32,
-        file: &windows_core::PCWSTR,
-    ) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleByModuleNameWide(
-        &self,
-        name: &windows_core::PCWSTR,
-        startindex: u32,
-        index: *mut u32,
-        base: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolModuleWide(&self, symbol: &windows_core::PCWSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTypeNameWide(
-        &self,
-        module: u64,
-        typeid: u32,
-        namebuffer: windows_core::PWSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetTypeIdWide(&self, module: u64, name: &windows_core::PCWSTR) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetFieldOffsetWide(
-        &self,
-        module: u64,
-        typeid: u32,
-        field: &windows_core::PCWSTR,
-    ) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolTypeIdWide(
-        &self,
-        symbol: &windows_core::PCWSTR,
-        typeid: *mut u32,
-        module: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetScopeSymbolGroup2(
-        &self,
-        flags: u32,
-        update: windows_core::Ref<IDebugSymbolGroup2>,
-    ) -> windows_core::Result<IDebugSymbolGroup2> {
-        Err(E_NOTIMPL.into())
-    }
-    fn CreateSymbolGroup2(&self) -> windows_core::Result<IDebugSymbolGroup2> {
-        Err(E_NOTIMPL.into())
-    }
-    fn StartSymbolMatchWide(&self, pattern: &windows_core::PCWSTR) -> windows_core::Result<u64> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetNextSymbolMatchWide(
-        &self,
-        handle: u64,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        matchsize: *mut u32,
-        offset: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn ReloadWide(&self, module: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolPathWide(
-        &self,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        pathsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSymbolPathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AppendSymbolPathWide(&self, addition: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetImagePathWide(
-        &self,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        pathsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetImagePathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AppendImagePathWide(&self, addition: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourcePathWide(
-        &self,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        pathsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourcePathElementWide(
-        &self,
-        index: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        elementsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetSourcePathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AppendSourcePathWide(&self, addition: &windows_core::PCWSTR) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn FindSourceFileWide(
-        &self,
-        startelement: u32,
-        file: &windows_core::PCWSTR,
-        flags: u32,
-        foundelement: *mut u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        foundsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceFileLineOffsetsWide(
-        &self,
-        file: &windows_core::PCWSTR,
-        buffer: *mut u64,
-        bufferlines: u32,
-        filelines: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleVersionInformationWide(
-        &self,
-        index: u32,
-        base: u64,
-        item: &windows_core::PCWSTR,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        verinfosize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleNameStringWide(
-        &self,
-        which: u32,
-        index: u32,
-        base: u64,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetConstantNameWide(
-        &self,
-        module: u64,
-        typeid: u32,
-        value: u64,
-        namebuffer: windows_core::PWSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetFieldNameWide(
-        &self,
-        module: u64,
-        typeid: u32,
-        fieldindex: u32,
-        namebuffer: windows_core::PWSTR,
-        namebuffersize: u32,
-        namesize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn IsManagedModule(&self, index: u32, base: u64) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleByModuleName2(
-        &self,
-        name: &windows_core::PCSTR,
-        startindex: u32,
-        flags: u32,
-        index: *mut u32,
-        base: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleByModuleName2Wide(
-        &self,
-        name: &windows_core::PCWSTR,
-        startindex: u32,
-        flags: u32,
-        index: *mut u32,
-        base: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetModuleByOffset2(
-        &self,
-        offset: u64,
-        startindex: u32,
-        flags: u32,
-        index: *mut u32,
-        base: *mut u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddSyntheticModule(
-        &self,
-        base: u64,
-        size: u32,
-        imagepath: &windows_core::PCSTR,
-        modulename: &windows_core::PCSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddSyntheticModuleWide(
-        &self,
-        base: u64,
-        size: u32,
-        imagepath: &windows_core::PCWSTR,
-        modulename: &windows_core::PCWSTR,
-        flags: u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveSyntheticModule(&self, base: u64) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetCurrentScopeFrameIndex(&self) -> windows_core::Result<u32> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetScopeFrameByIndex(&self, index: u32) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetScopeFromJitDebugInfo(
-        &self,
-        outputcontrol: u32,
-        infooffset: u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn SetScopeFromStoredEvent(&self) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn OutputSymbolByOffset(
-        &self,
-        outputcontrol: u32,
-        flags: u32,
-        offset: u64,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetFunctionEntryByOffset(
-        &self,
-        offset: u64,
-        flags: u32,
-        buffer: *mut core::ffi::c_void,
-        buffersize: u32,
-        bufferneeded: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetFieldTypeAndOffset(
-        &self,
-        module: u64,
-        containertypeid: u32,
-        field: &windows_core::PCSTR,
-        fieldtypeid: *mut u32,
-        offset: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetFieldTypeAndOffsetWide(
-        &self,
-        module: u64,
-        containertypeid: u32,
-        field: &windows_core::PCWSTR,
-        fieldtypeid: *mut u32,
-        offset: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddSyntheticSymbol(
-        &self,
-        offset: u64,
-        size: u32,
-        name: &windows_core::PCSTR,
-        flags: u32,
-        id: *mut DEBUG_MODULE_AND_ID,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn AddSyntheticSymbolWide(
-        &self,
-        offset: u64,
-        size: u32,
-        name: &windows_core::PCWSTR,
-        flags: u32,
-        id: *mut DEBUG_MODULE_AND_ID,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn RemoveSyntheticSymbol(&self, id: *const DEBUG_MODULE_AND_ID) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntriesByOffset(
-        &self,
-        offset: u64,
-        flags: u32,
-        ids: *mut DEBUG_MODULE_AND_ID,
-        displacements: *mut u64,
-        idscount: u32,
-        entries: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntriesByName(
-        &self,
-        symbol: &windows_core::PCSTR,
-        flags: u32,
-        ids: *mut DEBUG_MODULE_AND_ID,
-        idscount: u32,
-        entries: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntriesByNameWide(
-        &self,
-        symbol: &windows_core::PCWSTR,
-        flags: u32,
-        ids: *mut DEBUG_MODULE_AND_ID,
-        idscount: u32,
-        entries: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntryByToken(
-        &self,
-        modulebase: u64,
-        token: u32,
-    ) -> windows_core::Result<DEBUG_MODULE_AND_ID> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntryInformation(
-        &self,
-        id: *const DEBUG_MODULE_AND_ID,
-        info: *mut DEBUG_SYMBOL_ENTRY,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntryString(
-        &self,
-        id: *const DEBUG_MODULE_AND_ID,
-        which: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        stringsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntryStringWide(
-        &self,
-        id: *const DEBUG_MODULE_AND_ID,
-        which: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        stringsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntryOffsetRegions(
-        &self,
-        id: *const DEBUG_MODULE_AND_ID,
-        flags: u32,
-        regions: *mut DEBUG_OFFSET_REGION,
-        regionscount: u32,
-        regionsavail: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSymbolEntryBySymbolEntry(
-        &self,
-        fromid: *const DEBUG_MODULE_AND_ID,
-        flags: u32,
-    ) -> windows_core::Result<DEBUG_MODULE_AND_ID> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceEntriesByOffset(
-        &self,
-        offset: u64,
-        flags: u32,
-        entries: *mut DEBUG_SYMBOL_SOURCE_ENTRY,
-        entriescount: u32,
-        entriesavail: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceEntriesByLine(
-        &self,
-        line: u32,
-        file: &windows_core::PCSTR,
-        flags: u32,
-        entries: *mut DEBUG_SYMBOL_SOURCE_ENTRY,
-        entriescount: u32,
-        entriesavail: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceEntriesByLineWide(
-        &self,
-        line: u32,
-        file: &windows_core::PCWSTR,
-        flags: u32,
-        entries: *mut DEBUG_SYMBOL_SOURCE_ENTRY,
-        entriescount: u32,
-        entriesavail: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceEntryString(
-        &self,
-        entry: *const DEBUG_SYMBOL_SOURCE_ENTRY,
-        which: u32,
-        buffer: windows_core::PSTR,
-        buffersize: u32,
-        stringsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceEntryStringWide(
-        &self,
-        entry: *const DEBUG_SYMBOL_SOURCE_ENTRY,
-        which: u32,
-        buffer: windows_core::PWSTR,
-        buffersize: u32,
-        stringsize: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceEntryOffsetRegions(
-        &self,
-        entry: *const DEBUG_SYMBOL_SOURCE_ENTRY,
-        flags: u32,
-        regions: *mut DEBUG_OFFSET_REGION,
-        regionscount: u32,
-        regionsavail: *mut u32,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
-    fn GetSourceEntryBySourceEntry(
-        &self,
-        fromentry: *const DEBUG_SYMBOL_SOURCE_ENTRY,
-        flags: u32,
-        toentry: *mut DEBUG_SYMBOL_SOURCE_ENTRY,
-    ) -> windows_core::Result<()> {
-        Err(E_NOTIMPL.into())
-    }
+    fn GetSymbolOptions(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn AddSymbolOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveSymbolOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSymbolOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNameByOffset(&self, offset: u64, namebuffer: windows_core::PSTR, namebuffersize: u32, namesize: *mut u32, displacement: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOffsetByName(&self, symbol: &windows_core::PCSTR) -> windows_core::Result<u64> { Engine::GetOffsetByName(self, symbol) }
+    fn GetNearNameByOffset(&self, offset: u64, delta: i32, namebuffer: windows_core::PSTR, namebuffersize: u32, namesize: *mut u32, displacement: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLineByOffset(&self, offset: u64, line: *mut u32, filebuffer: windows_core::PSTR, filebuffersize: u32, filesize: *mut u32, displacement: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOffsetByLine(&self, line: u32, file: &windows_core::PCSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetNumberModules(&self, loaded: *mut u32, unloaded: *mut u32) -> windows_core::Result<()> { Engine::GetNumberModules(self, loaded, unloaded) }
+    fn GetModuleByIndex(&self, index: u32) -> windows_core::Result<u64> { Engine::GetModuleByIndex(self, index) }
+    fn GetModuleByModuleName(&self, name: &windows_core::PCSTR, startindex: u32, index: *mut u32, base: *mut u64) -> windows_core::Result<()> { Engine::GetModuleByModuleName(self, name, startindex, index, base) }
+    fn GetModuleByOffset(&self, offset: u64, startindex: u32, index: *mut u32, base: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetModuleNames(&self, index: u32, base: u64, imagenamebuffer: windows_core::PSTR, imagenamebuffersize: u32, imagenamesize: *mut u32, modulenamebuffer: windows_core::PSTR, modulenamebuffersize: u32, modulenamesize: *mut u32, loadedimagenamebuffer: windows_core::PSTR, loadedimagenamebuffersize: u32, loadedimagenamesize: *mut u32) -> windows_core::Result<()> { Engine::GetModuleNames(self, index, base, imagenamebuffer, imagenamebuffersize, imagenamesize, modulenamebuffer, modulenamebuffersize, modulenamesize, loadedimagenamebuffer, loadedimagenamebuffersize, loadedimagenamesize) }
+    fn GetModuleParameters(&self, count: u32, bases: *const u64, start: u32, params: *mut DEBUG_MODULE_PARAMETERS) -> windows_core::Result<()> { Engine::GetModuleParameters(self, count, bases, start, params) }
+    fn GetSymbolModule(&self, symbol: &windows_core::PCSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetTypeName(&self, module: u64, typeid: u32, namebuffer: windows_core::PSTR, namebuffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetTypeId(&self, module: u64, name: &windows_core::PCSTR) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetTypeSize(&self, module: u64, typeid: u32) -> windows_core::Result<u32> { Engine::GetTypeSize(self, module, typeid) }
+    fn GetFieldOffset(&self, module: u64, typeid: u32, field: &windows_core::PCSTR) -> windows_core::Result<u32> { Engine::GetFieldOffset(self, module, typeid, field) }
+    fn GetSymbolTypeId(&self, symbol: &windows_core::PCSTR, typeid: *mut u32, module: *mut u64) -> windows_core::Result<()> { Engine::GetSymbolTypeId(self, symbol, typeid, module) }
+    fn GetOffsetTypeId(&self, offset: u64, typeid: *mut u32, module: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadTypedDataVirtual(&self, offset: u64, module: u64, typeid: u32, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WriteTypedDataVirtual(&self, offset: u64, module: u64, typeid: u32, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputTypedDataVirtual(&self, outputcontrol: u32, offset: u64, module: u64, typeid: u32, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReadTypedDataPhysical(&self, offset: u64, module: u64, typeid: u32, buffer: *mut core::ffi::c_void, buffersize: u32, bytesread: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn WriteTypedDataPhysical(&self, offset: u64, module: u64, typeid: u32, buffer: *const core::ffi::c_void, buffersize: u32, byteswritten: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputTypedDataPhysical(&self, outputcontrol: u32, offset: u64, module: u64, typeid: u32, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetScope(&self, instructionoffset: *mut u64, scopeframe: *mut DEBUG_STACK_FRAME, scopecontext: *mut core::ffi::c_void, scopecontextsize: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetScope(&self, instructionoffset: u64, scopeframe: *const DEBUG_STACK_FRAME, scopecontext: *const core::ffi::c_void, scopecontextsize: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ResetScope(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetScopeSymbolGroup(&self, flags: u32, update: windows_core::Ref<IDebugSymbolGroup>) -> windows_core::Result<IDebugSymbolGroup> { Err(E_NOTIMPL.into()) }
+    fn CreateSymbolGroup(&self) -> windows_core::Result<IDebugSymbolGroup> { Err(E_NOTIMPL.into()) }
+    fn StartSymbolMatch(&self, pattern: &windows_core::PCSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetNextSymbolMatch(&self, handle: u64, buffer: windows_core::PSTR, buffersize: u32, matchsize: *mut u32, offset: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn EndSymbolMatch(&self, handle: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn Reload(&self, module: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolPath(&self, buffer: windows_core::PSTR, buffersize: u32, pathsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSymbolPath(&self, path: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AppendSymbolPath(&self, addition: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetImagePath(&self, buffer: windows_core::PSTR, buffersize: u32, pathsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetImagePath(&self, path: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AppendImagePath(&self, addition: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourcePath(&self, buffer: windows_core::PSTR, buffersize: u32, pathsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourcePathElement(&self, index: u32, buffer: windows_core::PSTR, buffersize: u32, elementsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSourcePath(&self, path: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AppendSourcePath(&self, addition: &windows_core::PCSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn FindSourceFile(&self, startelement: u32, file: &windows_core::PCSTR, flags: u32, foundelement: *mut u32, buffer: windows_core::PSTR, buffersize: u32, foundsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceFileLineOffsets(&self, file: &windows_core::PCSTR, buffer: *mut u64, bufferlines: u32, filelines: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetModuleVersionInformation(&self, index: u32, base: u64, item: &windows_core::PCSTR, buffer: *mut core::ffi::c_void, buffersize: u32, verinfosize: *mut u32) -> windows_core::Result<()> { Engine::GetModuleVersionInformation(self, index, base, item, buffer, buffersize, verinfosize) }
+    fn GetModuleNameString(&self, which: u32, index: u32, base: u64, buffer: windows_core::PSTR, buffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetConstantName(&self, module: u64, typeid: u32, value: u64, namebuffer: windows_core::PSTR, namebuffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetFieldName(&self, module: u64, typeid: u32, fieldindex: u32, namebuffer: windows_core::PSTR, namebuffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetTypeOptions(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn AddTypeOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveTypeOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetTypeOptions(&self, options: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetNameByOffsetWide(&self, offset: u64, namebuffer: windows_core::PWSTR, namebuffersize: u32, namesize: *mut u32, displacement: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOffsetByNameWide(&self, symbol: &windows_core::PCWSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetNearNameByOffsetWide(&self, offset: u64, delta: i32, namebuffer: windows_core::PWSTR, namebuffersize: u32, namesize: *mut u32, displacement: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetLineByOffsetWide(&self, offset: u64, line: *mut u32, filebuffer: windows_core::PWSTR, filebuffersize: u32, filesize: *mut u32, displacement: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetOffsetByLineWide(&self, line: u32, file: &windows_core::PCWSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetModuleByModuleNameWide(&self, name: &windows_core::PCWSTR, startindex: u32, index: *mut u32, base: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolModuleWide(&self, symbol: &windows_core::PCWSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetTypeNameWide(&self, module: u64, typeid: u32, namebuffer: windows_core::PWSTR, namebuffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetTypeIdWide(&self, module: u64, name: &windows_core::PCWSTR) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetFieldOffsetWide(&self, module: u64, typeid: u32, field: &windows_core::PCWSTR) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolTypeIdWide(&self, symbol: &windows_core::PCWSTR, typeid: *mut u32, module: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetScopeSymbolGroup2(&self, flags: u32, update: windows_core::Ref<IDebugSymbolGroup2>) -> windows_core::Result<IDebugSymbolGroup2> { Err(E_NOTIMPL.into()) }
+    fn CreateSymbolGroup2(&self) -> windows_core::Result<IDebugSymbolGroup2> { Err(E_NOTIMPL.into()) }
+    fn StartSymbolMatchWide(&self, pattern: &windows_core::PCWSTR) -> windows_core::Result<u64> { Err(E_NOTIMPL.into()) }
+    fn GetNextSymbolMatchWide(&self, handle: u64, buffer: windows_core::PWSTR, buffersize: u32, matchsize: *mut u32, offset: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn ReloadWide(&self, module: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolPathWide(&self, buffer: windows_core::PWSTR, buffersize: u32, pathsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSymbolPathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AppendSymbolPathWide(&self, addition: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetImagePathWide(&self, buffer: windows_core::PWSTR, buffersize: u32, pathsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetImagePathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AppendImagePathWide(&self, addition: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourcePathWide(&self, buffer: windows_core::PWSTR, buffersize: u32, pathsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourcePathElementWide(&self, index: u32, buffer: windows_core::PWSTR, buffersize: u32, elementsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetSourcePathWide(&self, path: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AppendSourcePathWide(&self, addition: &windows_core::PCWSTR) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn FindSourceFileWide(&self, startelement: u32, file: &windows_core::PCWSTR, flags: u32, foundelement: *mut u32, buffer: windows_core::PWSTR, buffersize: u32, foundsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceFileLineOffsetsWide(&self, file: &windows_core::PCWSTR, buffer: *mut u64, bufferlines: u32, filelines: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetModuleVersionInformationWide(&self, index: u32, base: u64, item: &windows_core::PCWSTR, buffer: *mut core::ffi::c_void, buffersize: u32, verinfosize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetModuleNameStringWide(&self, which: u32, index: u32, base: u64, buffer: windows_core::PWSTR, buffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetConstantNameWide(&self, module: u64, typeid: u32, value: u64, namebuffer: windows_core::PWSTR, namebuffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetFieldNameWide(&self, module: u64, typeid: u32, fieldindex: u32, namebuffer: windows_core::PWSTR, namebuffersize: u32, namesize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn IsManagedModule(&self, index: u32, base: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetModuleByModuleName2(&self, name: &windows_core::PCSTR, startindex: u32, flags: u32, index: *mut u32, base: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetModuleByModuleName2Wide(&self, name: &windows_core::PCWSTR, startindex: u32, flags: u32, index: *mut u32, base: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetModuleByOffset2(&self, offset: u64, startindex: u32, flags: u32, index: *mut u32, base: *mut u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AddSyntheticModule(&self, base: u64, size: u32, imagepath: &windows_core::PCSTR, modulename: &windows_core::PCSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AddSyntheticModuleWide(&self, base: u64, size: u32, imagepath: &windows_core::PCWSTR, modulename: &windows_core::PCWSTR, flags: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveSyntheticModule(&self, base: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetCurrentScopeFrameIndex(&self) -> windows_core::Result<u32> { Err(E_NOTIMPL.into()) }
+    fn SetScopeFrameByIndex(&self, index: u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetScopeFromJitDebugInfo(&self, outputcontrol: u32, infooffset: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn SetScopeFromStoredEvent(&self) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn OutputSymbolByOffset(&self, outputcontrol: u32, flags: u32, offset: u64) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetFunctionEntryByOffset(&self, offset: u64, flags: u32, buffer: *mut core::ffi::c_void, buffersize: u32, bufferneeded: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetFieldTypeAndOffset(&self, module: u64, containertypeid: u32, field: &windows_core::PCSTR, fieldtypeid: *mut u32, offset: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetFieldTypeAndOffsetWide(&self, module: u64, containertypeid: u32, field: &windows_core::PCWSTR, fieldtypeid: *mut u32, offset: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AddSyntheticSymbol(&self, offset: u64, size: u32, name: &windows_core::PCSTR, flags: u32, id: *mut DEBUG_MODULE_AND_ID) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn AddSyntheticSymbolWide(&self, offset: u64, size: u32, name: &windows_core::PCWSTR, flags: u32, id: *mut DEBUG_MODULE_AND_ID) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn RemoveSyntheticSymbol(&self, id: *const DEBUG_MODULE_AND_ID) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntriesByOffset(&self, offset: u64, flags: u32, ids: *mut DEBUG_MODULE_AND_ID, displacements: *mut u64, idscount: u32, entries: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntriesByName(&self, symbol: &windows_core::PCSTR, flags: u32, ids: *mut DEBUG_MODULE_AND_ID, idscount: u32, entries: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntriesByNameWide(&self, symbol: &windows_core::PCWSTR, flags: u32, ids: *mut DEBUG_MODULE_AND_ID, idscount: u32, entries: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntryByToken(&self, modulebase: u64, token: u32) -> windows_core::Result<DEBUG_MODULE_AND_ID> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntryInformation(&self, id: *const DEBUG_MODULE_AND_ID, info: *mut DEBUG_SYMBOL_ENTRY) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntryString(&self, id: *const DEBUG_MODULE_AND_ID, which: u32, buffer: windows_core::PSTR, buffersize: u32, stringsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntryStringWide(&self, id: *const DEBUG_MODULE_AND_ID, which: u32, buffer: windows_core::PWSTR, buffersize: u32, stringsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntryOffsetRegions(&self, id: *const DEBUG_MODULE_AND_ID, flags: u32, regions: *mut DEBUG_OFFSET_REGION, regionscount: u32, regionsavail: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSymbolEntryBySymbolEntry(&self, fromid: *const DEBUG_MODULE_AND_ID, flags: u32) -> windows_core::Result<DEBUG_MODULE_AND_ID> { Err(E_NOTIMPL.into()) }
+    fn GetSourceEntriesByOffset(&self, offset: u64, flags: u32, entries: *mut DEBUG_SYMBOL_SOURCE_ENTRY, entriescount: u32, entriesavail: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceEntriesByLine(&self, line: u32, file: &windows_core::PCSTR, flags: u32, entries: *mut DEBUG_SYMBOL_SOURCE_ENTRY, entriescount: u32, entriesavail: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceEntriesByLineWide(&self, line: u32, file: &windows_core::PCWSTR, flags: u32, entries: *mut DEBUG_SYMBOL_SOURCE_ENTRY, entriescount: u32, entriesavail: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceEntryString(&self, entry: *const DEBUG_SYMBOL_SOURCE_ENTRY, which: u32, buffer: windows_core::PSTR, buffersize: u32, stringsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceEntryStringWide(&self, entry: *const DEBUG_SYMBOL_SOURCE_ENTRY, which: u32, buffer: windows_core::PWSTR, buffersize: u32, stringsize: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceEntryOffsetRegions(&self, entry: *const DEBUG_SYMBOL_SOURCE_ENTRY, flags: u32, regions: *mut DEBUG_OFFSET_REGION, regionscount: u32, regionsavail: *mut u32) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
+    fn GetSourceEntryBySourceEntry(&self, fromentry: *const DEBUG_SYMBOL_SOURCE_ENTRY, flags: u32, toentry: *mut DEBUG_SYMBOL_SOURCE_ENTRY) -> windows_core::Result<()> { Err(E_NOTIMPL.into()) }
 }

@@ -16,10 +16,11 @@ pub struct Wanted {
     pub fields: Vec<(&'static str, u64)>,
 }
 
-/// Numbers of generated records, chosen to land near a Windows 10 ntkrnlmp.pdb's UDT count.
+/// Numbers of generated records: thousands of UDTs and tens of thousands of publics, the order of
+/// magnitude of a Windows 10 ntkrnlmp.pdb.
 pub const GEN_STRUCTS: usize = 6000;
 pub const GEN_ENUMS: usize = 600;
-pub const GEN_GLOBALS: usize = 12000;
+pub const GEN_GLOBALS: usize = 30000;
 
 const FIXED: &str = r#"
 typedef unsigned char UCHAR; typedef unsigned short USHORT; typedef unsigned long ULONG;
@@ -42,7 +43,7 @@ typedef struct _KPROCESS {
     USHORT ThreadSeed[20]; USHORT IdealProcessor[20]; USHORT IdealNode[20]; USHORT IdealGlobalNode; USHORT Spare1;
     ULONG64 StackCount; LIST_ENTRY ProcessListEntry; ULONG64 CycleTime; ULONG64 ContextSwitches; PVOID SchedulingGroup;
     ULONG FreezeCount; ULONG KernelTime; ULONG UserTime; ULONG ReadyTime; ULONG64 UserDirectoryTableBase; UCHAR AddressPolicy; UCHAR Spare2[71];
-    PVOID InstrumentationCallback; ULONG64 SecureState; ULONG64 KernelWaitTime; ULONG64 UserWaitTime; ULONG64 EndPadding[8];
+    PVOID InstrumentationCallback; ULONG64 SecureState; ULONG64 KernelWaitTime; ULONG64 UserWaitTime; ULONG64 EndPadding[50];
 } KPROCESS;
 _Static_assert(OFF(KPROCESS, DirectoryTableBase) == 0x28, "dtb");
 _Static_assert(sizeof(KPROCESS) == 0x438, "kprocess");
@@ -51,13 +52,13 @@ typedef struct _EPROCESS {
     union { ULONG Flags2; struct { ULONG JobNotReallyActive : 1; ULONG AccountingFolded : 1; ULONG NewProcessReported : 1; ULONG Flags2Rest : 29; }; };
     union { ULONG Flags; struct { ULONG CreateReported : 1; ULONG NoDebugInherit : 1; ULONG ProcessExiting : 1; ULONG FlagsRest : 29; }; };
     LARGE_INTEGER CreateTime; ULONG64 ProcessQuotaUsage[2]; ULONG64 ProcessQuotaPeak[2]; ULONG64 PeakVirtualSize; ULONG64 VirtualSize;
-    LIST_ENTRY SessionProcessLinks; PVOID ExceptionPortData; ULONG64 Token; ULONG64 MmReserved; ULONG64 AddressCreationLock; ULONG64 PageTableCommitmentLock;
-    PVOID RotateInProgress; PVOID ForkInProgress; PVOID CommitChargeJob; ULONG64 CloneRoot; ULONG64 NumberOfPrivatePages; ULONG64 NumberOfLockedPages;
-    PVOID Win32Process; PVOID Job; PVOID SectionObject; PVOID SectionBaseAddress; ULONG Cookie; ULONG Spare3; PVOID WorkingSetWatch;
-    PVOID Win32WindowStation; PVOID InheritedFromUniqueProcessId; ULONG64 OwnerProcessId; PVOID Peb; PVOID Session; PVOID Spare4;
-    PVOID QuotaBlock; HANDLE_TABLE *ObjectTable; PVOID DebugPort; PVOID WoW64Process; PVOID DeviceMap; PVOID EtwDataSource; ULONG64 PageDirectoryPte;
-    PVOID ImageFilePointer; UCHAR ImageFileName[15]; UCHAR PriorityClass; PVOID SecurityPort; UCHAR Middle[0x7d4 - 0x5c0];
-    LONG ExitStatus; UCHAR Late[0x840 - 0x7d8]; LARGE_INTEGER ExitTime; UCHAR Tail[0xa40 - 0x848];
+    LIST_ENTRY SessionProcessLinks; PVOID ExceptionPortData; ULONG64 Token; ULONG64 MmReserved; ULONG64 AddressCreationLock;
+    ULONG64 PageTableCommitmentLock; PVOID RotateInProgress; PVOID ForkInProgress; PVOID CommitChargeJob; ULONG64 CloneRoot;
+    ULONG64 NumberOfPrivatePages; ULONG64 NumberOfLockedPages; PVOID Win32Process; PVOID Job; PVOID SectionObject; PVOID SectionBaseAddress;
+    ULONG Cookie; ULONG Spare3; PVOID WorkingSetWatch; PVOID Win32WindowStation; PVOID InheritedFromUniqueProcessId; ULONG64 OwnerProcessId;
+    PVOID Peb; PVOID Session; PVOID Spare4; PVOID QuotaBlock; HANDLE_TABLE *ObjectTable; PVOID DebugPort; PVOID WoW64Process;
+    PVOID DeviceMap; PVOID EtwDataSource; ULONG64 PageDirectoryPte; PVOID ImageFilePointer; UCHAR ImageFileName[15]; UCHAR PriorityClass;
+    PVOID SecurityPort; UCHAR Middle[0x7d4 - 0x5c0]; LONG ExitStatus; UCHAR Late[0x840 - 0x7d8]; LARGE_INTEGER ExitTime; UCHAR Tail[0xa40 - 0x848];
 } EPROCESS;
 _Static_assert(OFF(EPROCESS, UniqueProcessId) == 0x440, "pid");
 _Static_assert(OFF(EPROCESS, ActiveProcessLinks) == 0x448, "apl");
@@ -91,11 +92,7 @@ typedef struct _KUSER_SHARED_DATA {
     UCHAR VirtualizationFlags; UCHAR Reserved12[2]; ULONG SharedDataFlags; ULONG DataFlagsPad[1]; ULONG64 TestRetInstruction; LONG64 QpcFrequency;
     ULONG SystemCall; ULONG Reserved2; ULONG64 SystemCallPad[2];
     union { volatile KSYSTEM_TIME TickCount; volatile ULONG64 TickCountQuad; ULONG ReservedTickCountOverlay[3]; };
-    ULONG TickCountPad[1]; ULONG Cookie; ULONG CookiePad[1]; LONG64 ConsoleSessionForegroundProcessId; ULONG64 TimeUpdateLock;
-    ULONG64 BaselineSystemTimeQpc; ULONG64 BaselineInterruptTimeQpc; ULONG64 QpcSystemTimeIncrement; ULONG64 QpcInterruptTimeIncrement;
-    UCHAR QpcSystemTimeIncrementShift; UCHAR QpcInterruptTimeIncrementShift; USHORT UnparkedProcessorCount; ULONG EnclaveFeatureMask[4];
-    ULONG TelemetryCoverageRound; USHORT UserModeGlobalLogger[16]; ULONG ImageFileExecutionOptions; ULONG LangGenerationCount;
-    ULONG64 Reserved4; volatile ULONG64 InterruptTimeBias; UCHAR Rest[0x720 - 0x3b8];
+    UCHAR Middle[0x3b0 - 0x330]; volatile ULONG64 InterruptTimeBias; UCHAR Rest[0x720 - 0x3b8];
 } KUSER_SHARED_DATA;
 _Static_assert(OFF(KUSER_SHARED_DATA, InterruptTime) == 0x8, "it");
 _Static_assert(OFF(KUSER_SHARED_DATA, SystemTime) == 0x14, "st");
@@ -241,21 +238,27 @@ fn source() -> String {
         c.push_str(" } GEN_ENUM_");
         let _ = writeln!(c, "{e};");
     }
-    for s in 0..GEN_STRUCTS {
-        let _ = writeln!(c, "struct _GEN_STRUCT_{s};");
+    let kinds: Vec<&str> = (0..GEN_STRUCTS).map(|_| if r.next(8) == 0 { "union" } else { "struct" }).collect();
+    for (s, kind) in kinds.iter().enumerate() {
+        let _ = writeln!(c, "{kind} _GEN_STRUCT_{s};");
     }
-    for s in 0..GEN_STRUCTS {
-        let kind = if r.next(8) == 0 { "union" } else { "struct" };
+    for (s, kind) in kinds.iter().enumerate() {
         let _ = write!(c, "typedef {kind} _GEN_STRUCT_{s} {{");
         for m in 0..(4 + r.next(36)) {
             let decl = match r.next(9) {
                 0 => "ULONG".to_string(),
                 1 => "ULONG64".to_string(),
                 2 => "USHORT".to_string(),
-                3 => format!("struct _GEN_STRUCT_{} *", r.next(GEN_STRUCTS)),
+                3 => {
+                    let t = r.next(GEN_STRUCTS);
+                    format!("{} _GEN_STRUCT_{t} *", kinds[t])
+                }
                 // Only the first 200 structs are embedded by value (and embed nothing themselves),
                 // so sizes stay bounded instead of compounding.
-                4 if s >= 200 => format!("struct _GEN_STRUCT_{}", r.next(200)),
+                4 if s >= 200 => {
+                    let t = r.next(200);
+                    format!("{} _GEN_STRUCT_{t}", kinds[t])
+                }
                 5 => "LIST_ENTRY".to_string(),
                 6 => format!("GEN_ENUM_{}", r.next(GEN_ENUMS)),
                 7 => "ULONG64 /*array*/".to_string(),

@@ -2,7 +2,7 @@
 //! generated from the data (a test keeps the committed copy current).
 
 use super::types::{Confidence, Offset};
-use super::{afd, nt, supported_builds, tcpip, LayoutError, MatchKind, StructLayout};
+use super::{afd, nt, supported_builds, tcpip, LayoutError, MatchKind};
 use std::fmt::Write;
 
 fn quality(q: super::TableQuality) -> &'static str {

@@ -15,22 +15,11 @@ pub struct FieldRef<'a> {
     pub name: &'static str,
     /// The offset and its candidates.
     pub offset: &'a Offset,
-    /// Width of the preferred candidate's value in bytes.
+    /// Width in bytes of the value in its preferred form.
     pub width: u32,
-    /// Width of each candidate, same order as `offset.candidates` (differs only where the
-    /// storage changes with the candidate, e.g. TIME_WAIT remote address inline or pointer).
-    pub candidate_widths: Option<&'a [AddrStorage]>,
-}
-
-impl FieldRef<'_> {
-    /// Width of candidate `i`.
-    pub fn width_of(&self, i: usize) -> u32 {
-        match self.candidate_widths.and_then(|s| s.get(i)) {
-            Some(AddrStorage::Inline) => 16,
-            Some(AddrStorage::Pointer) => 8,
-            None => self.width,
-        }
-    }
+    /// Largest width over the forms the field may take (differs only for the TIME_WAIT remote
+    /// address: 8 as a pointer, 16 inline); every candidate plus this must fit the read window.
+    pub max_width: u32,
 }
 
 /// A structure whose fields can be enumerated.
@@ -55,7 +44,7 @@ fn f<'a>(name: &'static str, offset: &'a Offset, width: u32) -> FieldRef<'a> {
         name,
         offset,
         width,
-        candidate_widths: None,
+        max_width: width,
     }
 }
 
@@ -95,14 +84,20 @@ impl StructLayout for TimeWaitLayout {
         self.size
     }
     fn fields(&self) -> Vec<FieldRef<'_>> {
+        let width_of = |s: &AddrStorage| match s {
+            AddrStorage::Inline => 16,
+            AddrStorage::Pointer => PTR,
+        };
         let remote = FieldRef {
             name: "remote_addr",
             offset: &self.remote_addr,
-            width: match self.remote_addr_storage.first() {
-                Some(AddrStorage::Inline) => 16,
-                _ => PTR,
-            },
-            candidate_widths: Some(&self.remote_addr_storage),
+            width: self.remote_addr_storage.first().map_or(PTR, width_of),
+            max_width: self
+                .remote_addr_storage
+                .iter()
+                .map(width_of)
+                .max()
+                .unwrap_or(PTR),
         };
         let mut v = vec![
             f("link", &self.link, LIST),

@@ -101,36 +101,46 @@ pub(crate) fn build(files: &[(&str, &str)]) -> Result<Registry, LayoutError> {
         }
     }
 
-    let mut resolved: BTreeMap<&str, Vec<(String, String, Table)>> = BTreeMap::new();
-    for (kind, map) in &raw {
-        for (id, (file, _)) in map {
-            let t = resolve(map, id, kind)?;
-            validate_values(&Value::Table(t.clone()), &format!("{kind}.{id}"))
-                .map_err(|m| data_err(file, m))?;
-            resolved
-                .entry(kind)
-                .or_default()
-                .push((id.clone(), file.clone(), t));
-        }
-    }
-
     let mut reg = Registry {
         tcpip: Vec::new(),
         tcpip_any_revision: BTreeMap::new(),
         afd: Vec::new(),
         nt: Vec::new(),
     };
-    let take = |kind: &str| resolved.get(kind).cloned().unwrap_or_default();
-    for (id, file, t) in take("tcpip") {
-        reg.tcpip.push(decode(&file, &id, t)?);
+    for (kind, map) in &raw {
+        let mut memo = BTreeMap::new();
+        let mut tables = Vec::with_capacity(map.len());
+        for (id, (file, own)) in map {
+            let mut t = inheritable(map, id, kind, &mut memo, 0)?;
+            for (k, v) in own {
+                if IDENTITY_KEYS.contains(&k.as_str()) && k != "inherit" && k != "unset" {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
+            expand_v3_table(&mut t).map_err(|m| data_err(file, format!("{kind}.{id}: {m}")))?;
+            let mut path = vec![*kind, id.as_str()];
+            validate_table(&t, &mut path).map_err(|m| data_err(file, m))?;
+            tables.push((id.clone(), file.clone(), t));
+        }
+        match *kind {
+            "tcpip" => {
+                reg.tcpip_any_revision = revision_unions(&tables)?;
+                for (id, file, t) in tables {
+                    reg.tcpip.push(decode(&file, &id, t)?);
+                }
+            }
+            "afd" => {
+                for (id, file, t) in tables {
+                    reg.afd.push(decode(&file, &id, t)?);
+                }
+            }
+            _ => {
+                for (id, file, t) in tables {
+                    reg.nt.push(decode(&file, &id, t)?);
+                }
+            }
+        }
     }
-    for (id, file, t) in take("afd") {
-        reg.afd.push(decode(&file, &id, t)?);
-    }
-    for (id, file, t) in take("nt") {
-        reg.nt.push(decode(&file, &id, t)?);
-    }
-    reg.tcpip_any_revision = revision_unions(&take("tcpip"))?;
     Ok(reg)
 }
 
@@ -140,106 +150,114 @@ fn decode<T: serde::de::DeserializeOwned>(
     mut t: Table,
 ) -> Result<T, LayoutError> {
     t.insert("id".into(), Value::String(id.to_string()));
-    Value::Table(t)
-        .try_into()
-        .map_err(|e: toml::de::Error| data_err(file, format!("{id}: {e}")))
+    // Through serde_json's value: toml's own `Value::try_into` cost ~2 ms per table here
+    // (docs/PERFORMANCE.md, "symbols: built-in layouts"); serde_json's takes microseconds.
+    serde_json::from_value(to_json(&Value::Table(t)))
+        .map_err(|e| data_err(file, format!("{id}: {e}")))
 }
 
-fn resolve(
+fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::String(s) => J::String(s.clone()),
+        Value::Integer(i) => J::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Boolean(b) => J::Bool(*b),
+        Value::Datetime(d) => J::String(d.to_string()),
+        Value::Array(a) => J::Array(a.iter().map(to_json).collect()),
+        Value::Table(t) => J::Object(t.iter().map(|(k, x)| (k.clone(), to_json(x))).collect()),
+    }
+}
+
+/// The table `id` as a base for inheritance: its chain merged root first, without identity
+/// keys, with each level's `unset` applied; memoised so deep chains are merged once.
+fn inheritable(
     map: &BTreeMap<String, (String, Table)>,
     id: &str,
     kind: &str,
+    memo: &mut BTreeMap<String, Table>,
+    depth: usize,
 ) -> Result<Table, LayoutError> {
-    let mut chain = vec![id.to_string()];
-    let mut cur = id.to_string();
-    while let Some(base) = map
-        .get(&cur)
-        .and_then(|(_, t)| t.get("inherit"))
-        .and_then(Value::as_str)
-    {
-        if chain.len() > MAX_INHERIT_DEPTH || chain.iter().any(|c| c == base) {
-            let file = &map[id].0;
+    if let Some(t) = memo.get(id) {
+        return Ok(t.clone());
+    }
+    let Some((file, own)) = map.get(id) else {
+        return Err(data_err("?", format!("{kind}.{id} does not exist")));
+    };
+    if depth > MAX_INHERIT_DEPTH {
+        return Err(data_err(
+            file,
+            format!("{kind}.{id}: inheritance cycle (or a chain deeper than {MAX_INHERIT_DEPTH})"),
+        ));
+    }
+    let mut acc = match own.get("inherit").map(|b| (b, b.as_str())) {
+        None => Table::new(),
+        Some((_, Some(base))) if map.contains_key(base) => {
+            inheritable(map, base, kind, memo, depth + 1)?
+        }
+        Some((b, _)) => {
             return Err(data_err(
                 file,
-                format!("{kind}.{id}: inheritance cycle via {base}"),
+                format!(
+                    "{kind}.{id} inherits unknown table {}",
+                    b.as_str().unwrap_or("(not a string)")
+                ),
             ));
         }
-        if !map.contains_key(base) {
-            let file = &map[&cur].0;
-            return Err(data_err(
-                file,
-                format!("{kind}.{cur} inherits unknown table {base}"),
-            ));
+    };
+    for (k, v) in own {
+        if IDENTITY_KEYS.contains(&k.as_str()) {
+            continue;
         }
-        chain.push(base.to_string());
-        cur = base.to_string();
-    }
-    // Apply from the root of the chain down to the table itself.
-    let mut acc = Table::new();
-    for (depth, name) in chain.iter().rev().enumerate() {
-        let (file, t) = &map[name];
-        let is_self = depth == chain.len() - 1;
-        for (k, v) in t {
-            if !is_self && IDENTITY_KEYS.contains(&k.as_str()) {
-                continue;
-            }
-            match (acc.get_mut(k), v) {
-                // Layout-level tables are structs: merge them field by field; a field's own
-                // value (an offset record, a list of paths) replaces the base's whole.
-                (Some(Value::Table(a)), Value::Table(b)) => {
-                    for (fk, fv) in b {
-                        a.insert(fk.clone(), fv.clone());
-                    }
-                }
-                _ => {
-                    acc.insert(k.clone(), v.clone());
+        match (acc.get_mut(k), v) {
+            // Layout-level tables are structs: merge them field by field; a field's own value
+            // (an offset record, a list of paths) replaces the base's whole.
+            (Some(Value::Table(a)), Value::Table(b)) => {
+                for (fk, fv) in b {
+                    a.insert(fk.clone(), fv.clone());
                 }
             }
-        }
-        if let Some(unset) = t.get("unset").and_then(Value::as_array) {
-            for path in unset {
-                let Some(path) = path.as_str() else {
-                    return Err(data_err(
-                        file,
-                        format!("{kind}.{name}: unset entries must be strings"),
-                    ));
-                };
-                remove_path(&mut acc, path)
-                    .map_err(|m| data_err(file, format!("{kind}.{name}: {m}")))?;
+            _ => {
+                acc.insert(k.clone(), v.clone());
             }
         }
     }
-    acc.remove("inherit");
-    acc.remove("unset");
-    // Inherited source strings cite the JSON of the table they end up in, so a value carried
-    // from 19041 into 20348 names 20348's file; without a JSON the placeholder is an error,
-    // which forces tables beyond volatility3's coverage to restate their sources.
-    let v3 = acc
-        .get("v3_json")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let mut acc = Value::Table(acc);
-    expand_v3(&mut acc, v3.as_deref())
-        .map_err(|m| data_err(&map[id].0, format!("{kind}.{id}: {m}")))?;
-    match acc {
-        Value::Table(t) => Ok(t),
-        _ => Err(data_err(&map[id].0, format!("{kind}.{id}: not a table"))),
+    if let Some(unset) = own.get("unset").and_then(Value::as_array) {
+        for path in unset {
+            let Some(path) = path.as_str() else {
+                return Err(data_err(
+                    file,
+                    format!("{kind}.{id}: unset entries must be strings"),
+                ));
+            };
+            remove_path(&mut acc, path).map_err(|m| data_err(file, format!("{kind}.{id}: {m}")))?;
+        }
     }
+    memo.insert(id.to_string(), acc.clone());
+    Ok(acc)
+}
+
+/// Inherited source strings cite the JSON of the table they end up in, so a value carried from
+/// 19041 into 20348 names 20348's file; without a JSON the placeholder is an error, which forces
+/// tables beyond volatility3's coverage to restate their sources.
+fn expand_v3_table(t: &mut Table) -> Result<(), String> {
+    let v3 = t.get("v3_json").and_then(Value::as_str).map(str::to_string);
+    t.iter_mut()
+        .try_for_each(|(_, x)| expand_v3(x, v3.as_deref()))
 }
 
 fn expand_v3(v: &mut Value, v3: Option<&str>) -> Result<(), String> {
     match v {
         Value::Table(t) => {
             for (k, x) in t.iter_mut() {
-                if let (true, Value::String(s)) = (k == "src", &mut *x) {
-                    if s.contains("{v3}") {
+                match x {
+                    Value::String(s) if k == "src" && s.contains("{v3}") => {
                         let json = v3.ok_or_else(|| {
                             format!("source {s:?} cites {{v3}} but the table has no v3_json")
                         })?;
                         *s = s.replace("{v3}", json);
                     }
-                } else {
-                    expand_v3(x, v3)?;
+                    _ => expand_v3(x, v3)?,
                 }
             }
             Ok(())
@@ -262,45 +280,50 @@ fn remove_path(t: &mut Table, path: &str) -> Result<(), String> {
     }
 }
 
-/// Checks every offset record: candidates present, distinct, within u32; scan steps non-zero.
-fn validate_values(v: &Value, at: &str) -> Result<(), String> {
-    match v {
-        Value::Table(t) => {
-            if let Some(c) = t.get("at") {
-                let arr = c
-                    .as_array()
-                    .ok_or_else(|| format!("{at}: `at` is not an array"))?;
-                if arr.is_empty() {
-                    return Err(format!("{at}: no candidate offsets"));
-                }
-                let mut seen = Vec::new();
-                for x in arr {
-                    let n = x.as_integer().filter(|n| (0..=u32::MAX as i64).contains(n));
-                    let n = n.ok_or_else(|| format!("{at}: candidate {x} is not a u32"))?;
-                    if seen.contains(&n) {
-                        return Err(format!("{at}: candidate {n:#x} listed twice"));
-                    }
-                    seen.push(n);
-                }
-            }
-            if t.contains_key("start")
-                && t.get("step").and_then(Value::as_integer).unwrap_or(0) <= 0
-            {
-                return Err(format!("{at}: scan step must be positive"));
-            }
-            if let Some(d) = t.get("derefs").and_then(Value::as_array) {
-                if d.len() > 4 {
-                    return Err(format!("{at}: more than four dereferences"));
-                }
-            }
-            for (k, x) in t {
-                validate_values(x, &format!("{at}.{k}"))?;
-            }
-            Ok(())
+/// Checks every offset record: candidates present, distinct, within u32; scan steps non-zero;
+/// at most four dereferences per address path. `path` names the location for messages.
+fn validate_table<'a>(t: &'a Table, path: &mut Vec<&'a str>) -> Result<(), String> {
+    let at = |path: &[&str]| path.join(".");
+    if let Some(c) = t.get("at") {
+        let arr = c
+            .as_array()
+            .ok_or_else(|| format!("{}: `at` is not an array", at(path)))?;
+        if arr.is_empty() {
+            return Err(format!("{}: no candidate offsets", at(path)));
         }
-        Value::Array(a) => a.iter().try_for_each(|x| validate_values(x, at)),
-        _ => Ok(()),
+        let mut seen = Vec::with_capacity(arr.len());
+        for x in arr {
+            let n = x.as_integer().filter(|n| (0..=u32::MAX as i64).contains(n));
+            let n = n.ok_or_else(|| format!("{}: candidate {x} is not a u32", at(path)))?;
+            if seen.contains(&n) {
+                return Err(format!("{}: candidate {n:#x} listed twice", at(path)));
+            }
+            seen.push(n);
+        }
     }
+    if t.contains_key("start") && t.get("step").and_then(Value::as_integer).unwrap_or(0) <= 0 {
+        return Err(format!("{}: scan step must be positive", at(path)));
+    }
+    if t.get("derefs")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.len() > 4)
+    {
+        return Err(format!("{}: more than four dereferences", at(path)));
+    }
+    for (k, x) in t {
+        path.push(k);
+        let r = match x {
+            Value::Table(inner) => validate_table(inner, path),
+            Value::Array(a) => a.iter().try_for_each(|e| match e {
+                Value::Table(inner) => validate_table(inner, path),
+                _ => Ok(()),
+            }),
+            _ => Ok(()),
+        };
+        path.pop();
+        r?;
+    }
+    Ok(())
 }
 
 /// Builds, for each build with several revision variants, the union of the variants.

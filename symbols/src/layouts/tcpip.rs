@@ -109,8 +109,9 @@ pub struct TcbLayout {
 }
 
 /// TIME_WAIT TCB (`TcTW`), facts 1.7. Candidate `k` of each field belongs to the same source
-/// variant (e.g. k = 0 volatility3, k = 1 MemProcFS on 7601-9600), so a walker should try the
-/// variants as sets.
+/// variant (e.g. k = 0 volatility3, k = 1 MemProcFS on 9200/9600), so a walker should try the
+/// variants as sets. The remote address's storage is listed separately because on 7601 both
+/// sources put it at 0x58 but disagree on inline vs pointer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -131,9 +132,10 @@ pub struct TimeWaitLayout {
     pub local_addr: Offset,
     /// Paths from `local_addr`'s value to the IP bytes, preferred first.
     pub local_addr_paths: Vec<AddrPath>,
-    /// Remote address: inline bytes or a pointer, per `remote_addr_storage`.
+    /// Remote address: inline bytes or a pointer (see `remote_addr_storage`).
     pub remote_addr: Offset,
-    /// Storage of the remote address for each `remote_addr` candidate (same order).
+    /// Storage forms to try at each `remote_addr` candidate, preferred first (the builder uses
+    /// the first with the preferred offset).
     pub remote_addr_storage: Vec<AddrStorage>,
     /// MemProcFS's "Time" QWORD shown as FILETIME (semantics unstated, facts 1.7 and gap 1).
     #[serde(default)]

@@ -1,11 +1,11 @@
-//! Our own reading of `LF_FIELDLIST` records, for the lists the `pdb` crate cannot parse.
+//! `LF_FIELDLIST` records, and the checked reader all record decoding uses.
 //!
 //! `pdb` 0.8 reads `LF_INDEX` (the continuation of a field list too long for one record) as a
 //! 2-byte leaf followed directly by the type index, but the record has a 2-byte pad in between
 //! (cvinfo.h `lfIndex`: leaf, `_2BYTEPAD pad0`, `CV_typ_t index`; LLVM's ContinuationRecord agrees).
 //! The crate then misreads the index and fails on the bytes left over, losing the whole list. Any
-//! struct with more members than fit in one record (about 3,000) hits this. So when the crate
-//! fails on a field list we walk the raw TPI record ourselves, with the layouts from cvinfo.h.
+//! struct with more members than fit in one record (about 3,000) hits this. Field lists are
+//! therefore read here, with the subrecord layouts from cvinfo.h.
 
 use super::nodes::Member;
 use super::resolve::BASE_MEMBER;
@@ -26,69 +26,36 @@ const LF_ONEMETHOD: u16 = 0x1511;
 const LF_NESTTYPEEX: u16 = 0x1512;
 const LF_FIELDLIST: u16 = 0x1203;
 
-/// The raw TPI stream with the start of every record, for direct access by type index.
-pub(crate) struct RawTpi {
-    data: Vec<u8>,
-    first: u32,
-    offsets: Vec<u32>,
-}
-
-impl RawTpi {
-    /// Reads the TPI stream (stream 2) of the PDB in `bytes` and indexes its records.
-    pub fn open(bytes: &[u8]) -> Option<RawTpi> {
-        let mut pdb = ::pdb::PDB::open(std::io::Cursor::new(bytes)).ok()?;
-        let data = pdb
-            .raw_stream(::pdb::StreamIndex(2))
-            .ok()??
-            .as_slice()
-            .to_vec();
-        let header_size = u32::from_le_bytes(data.get(4..8)?.try_into().ok()?) as usize;
-        let first = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
-        let mut offsets = Vec::new();
-        let mut pos = header_size;
-        while pos + 2 <= data.len() {
-            offsets.push(pos as u32);
-            pos += 2 + usize::from(u16::from_le_bytes([data[pos], data[pos + 1]]));
-        }
-        Some(RawTpi {
-            data,
-            first,
-            offsets,
-        })
-    }
-
-    /// The record (leaf kind first) of type index `ti`.
-    pub fn record(&self, ti: u32) -> Option<&[u8]> {
-        let pos = *self.offsets.get(ti.checked_sub(self.first)? as usize)? as usize;
-        let len = usize::from(u16::from_le_bytes([
-            self.data[pos],
-            *self.data.get(pos + 1)?,
-        ]));
-        self.data.get(pos + 2..pos + 2 + len)
-    }
-}
-
-struct Cursor<'a> {
+/// A reader over one record's bytes; every read is checked and `None` at the end.
+pub(crate) struct Leaf<'a> {
     b: &'a [u8],
     pos: usize,
 }
 
-impl Cursor<'_> {
-    fn u16(&mut self) -> Option<u16> {
+impl<'a> Leaf<'a> {
+    pub fn new(b: &'a [u8]) -> Leaf<'a> {
+        Leaf { b, pos: 0 }
+    }
+    pub fn u8(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.pos)?;
+        self.pos += 1;
+        Some(v)
+    }
+    pub fn u16(&mut self) -> Option<u16> {
         let v = u16::from_le_bytes(self.b.get(self.pos..self.pos + 2)?.try_into().ok()?);
         self.pos += 2;
         Some(v)
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub fn u32(&mut self) -> Option<u32> {
         let v = u32::from_le_bytes(self.b.get(self.pos..self.pos + 4)?.try_into().ok()?);
         self.pos += 4;
         Some(v)
     }
-    fn skip(&mut self, n: usize) -> Option<()> {
+    pub fn skip(&mut self, n: usize) -> Option<()> {
         (self.pos + n <= self.b.len()).then(|| self.pos += n)
     }
     /// A numeric leaf: the value itself below 0x8000, else a kind followed by the value.
-    fn numeric(&mut self) -> Option<u64> {
+    pub fn numeric(&mut self) -> Option<u64> {
         let v = self.u16()?;
         if v < 0x8000 {
             return Some(u64::from(v));
@@ -106,14 +73,14 @@ impl Cursor<'_> {
         buf[..size].copy_from_slice(bytes);
         Some(u64::from_le_bytes(buf))
     }
-    fn name(&mut self) -> Option<String> {
+    pub fn name(&mut self) -> Option<String> {
         let rest = self.b.get(self.pos..)?;
         let end = rest.iter().position(|&c| c == 0)?;
         self.pos += end + 1;
         Some(String::from_utf8_lossy(&rest[..end]).into_owned())
     }
     /// Subrecords are aligned with LF_PADn bytes (0xF0 + n) that say how many bytes to skip.
-    fn pad(&mut self) {
+    pub fn pad(&mut self) {
         if let Some(&b) = self.b.get(self.pos) {
             if b >= 0xF0 {
                 self.pos += usize::from(b & 0x0F).max(1);
@@ -125,7 +92,7 @@ impl Cursor<'_> {
 /// Members and continuation of one raw `LF_FIELDLIST` record. `Err` names the subrecord kind that
 /// could not be read; the members before it are returned with it so a caller can still use them.
 pub(crate) fn parse(record: &[u8]) -> Result<(Vec<Member>, Option<u32>), (Vec<Member>, String)> {
-    let mut c = Cursor { b: record, pos: 0 };
+    let mut c = Leaf::new(record);
     let mut out = Vec::new();
     if c.u16() != Some(LF_FIELDLIST) {
         return Err((out, "the record is not a field list".into()));

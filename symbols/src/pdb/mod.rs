@@ -1,32 +1,39 @@
 //! One PDB file: identity check, type sizes, dotted field offsets and symbol RVAs.
 //!
-//! Built on the `pdb` crate (0.8). Its stream objects are neither `Send` nor self-contained (a
-//! `TypeFinder` borrows the `TypeInformation` it indexes), so a [`Pdb`] keeps the file's bytes and
-//! its own owned results instead:
+//! Built on the `pdb` crate (0.8) for the container (MSF streams, PDB info and DBI headers, the
+//! global symbol stream and the section address map). Its stream objects are neither `Send` nor
+//! self-contained, so a [`Pdb`] keeps the file's bytes and builds its own owned indexes lazily:
 //! - symbols: one pass over the global symbol stream on the first symbol query, into a name → RVA
 //!   map (publics `S_PUB32`, globals `S_GDATA32`/`S_LDATA32`) plus typedef names (`S_UDT`);
-//! - types: on the first type query, one pass over the TPI stream records the index of every
-//!   complete struct/union/enum by name (forward references are skipped; they resolve by name
-//!   later). A query then converts only the records it touches into owned nodes: the asked type
-//!   and, transitively, the types embedded in it (pointers are not followed). Later queries on the
-//!   same types are answered from those nodes; answers themselves are memoised.
+//! - types: on the first type query, one pass over the TPI stream records where each record
+//!   starts and the index of every complete struct/union/enum by name (see tpi.rs for why the
+//!   records are decoded here rather than by the crate). A query then decodes only the records
+//!   its path walks; answers are memoised.
 //!
 //! Everything is behind locks, so one `Arc<Pdb>` serves every thread of a triage run.
 
 mod fieldlist;
 mod nodes;
 mod resolve;
+mod tpi;
 
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{OnceLock, RwLock};
 
 use ::pdb::FallibleIterator;
 
 use crate::pe::PdbId;
 
 pub use resolve::{Bitfield, FieldInfo, TypeDesc};
+
+/// Symbol record kinds (cvinfo.h SYM_ENUM_e): typedef, module-local data, global data, public.
+const S_UDT: u16 = 0x1108;
+const S_LDATA32: u16 = 0x110c;
+const S_GDATA32: u16 = 0x110d;
+const S_PUB32: u16 = 0x110e;
 
 /// PDB files larger than this are refused before reading: kernel PDBs are tens of MB.
 const MAX_PDB_BYTES: u64 = 2 << 30;
@@ -116,10 +123,11 @@ pub struct Pdb {
     path: PathBuf,
     id: PdbId,
     bytes: Vec<u8>,
-    has_types: bool,
     symbols: OnceLock<Result<Symbols, PdbError>>,
-    types: Mutex<nodes::TypeState>,
-    answers: RwLock<HashMap<String, Result<FieldInfo, PdbError>>>,
+    tpi: OnceLock<Result<tpi::Tpi, PdbError>>,
+    /// How many times the type stream was indexed (once; checked by tests).
+    tpi_builds: AtomicUsize,
+    answers: RwLock<HashMap<String, HashMap<String, Result<FieldInfo, PdbError>>>>,
 }
 
 #[derive(Debug, Default)]
@@ -166,13 +174,14 @@ impl Pdb {
             ));
         }
         let bytes = std::fs::read(path).map_err(io)?;
+        Pdb::from_bytes(bytes, path)
+    }
+
+    /// A PDB already in memory; `path` only names it in messages.
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Pdb, PdbError> {
         let mut pdb =
             ::pdb::PDB::open(Cursor::new(&bytes[..])).map_err(|e| PdbError::format(path, e))?;
         let (guid, age) = identity_of(&mut pdb, path)?;
-        let has_types = pdb
-            .type_information()
-            .map(|t| !t.is_empty())
-            .map_err(|e| PdbError::format(path, e))?;
         drop(pdb);
         let name = path
             .file_name()
@@ -182,9 +191,9 @@ impl Pdb {
             path: path.to_path_buf(),
             id: PdbId { name, guid, age },
             bytes,
-            has_types,
             symbols: OnceLock::new(),
-            types: Mutex::new(nodes::TypeState::default()),
+            tpi: OnceLock::new(),
+            tpi_builds: AtomicUsize::new(0),
             answers: RwLock::new(HashMap::new()),
         })
     }
@@ -201,7 +210,7 @@ impl Pdb {
 
     /// True when the PDB has type records (ntkrnlmp.pdb does; public tcpip.pdb/afd.pdb do not).
     pub fn has_types(&self) -> bool {
-        self.has_types
+        self.tpi().is_ok_and(|t| t.len() > 0)
     }
 
     /// RVA of a public (`S_PUB32`) or global data (`S_GDATA32`/`S_LDATA32`) symbol, by exact name.
@@ -223,7 +232,7 @@ impl Pdb {
 
     /// Size in bytes of a struct, union or enum, by its PDB name (`_EPROCESS`) or typedef name.
     pub fn type_size(&self, ty: &str) -> Result<u64, PdbError> {
-        self.answer(ty, "").map(|f| f.size)
+        self.answer(ty, "", |a| a.as_ref().map(|f| f.size).map_err(Clone::clone))
     }
 
     /// Whether the PDB defines `ty` (a complete struct/union/enum or a typedef of one).
@@ -235,52 +244,64 @@ impl Pdb {
     /// through embedded structs and unions and anonymous members; `Name[3]` indexes an array.
     /// A path cannot go through a pointer (as with `dt`).
     pub fn field(&self, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
-        if path.trim().is_empty() {
-            return Err(PdbError::NoField {
-                ty: ty.to_string(),
-                path: path.to_string(),
-                detail: "the field path is empty".into(),
-            });
-        }
-        self.answer(ty, path)
+        Self::check_path(ty, path)?;
+        self.answer(ty, path, Clone::clone)
     }
 
-    /// Shorthand for `field(ty, path)?.offset`.
+    /// Shorthand for `field(ty, path)?.offset`, without copying the field's type description.
     pub fn field_offset(&self, ty: &str, path: &str) -> Result<u64, PdbError> {
-        self.field(ty, path).map(|f| f.offset)
+        Self::check_path(ty, path)?;
+        self.answer(ty, path, |a| a.as_ref().map(|f| f.offset).map_err(Clone::clone))
     }
 
-    fn answer(&self, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
-        let key = format!("{ty}\u{0}{path}");
-        if let Some(a) = self
-            .answers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return a.clone();
+    fn check_path(ty: &str, path: &str) -> Result<(), PdbError> {
+        if path.trim().is_empty() {
+            return Err(PdbError::NoField { ty: ty.to_string(), path: path.to_string(), detail: "the field path is empty".into() });
+        }
+        Ok(())
+    }
+
+    /// Looks the answer up (resolving it the first time) and hands it to `f` without copying it:
+    /// a cached `field_offset` is then a read lock and two hash lookups.
+    fn answer<R>(&self, ty: &str, path: &str, f: impl Fn(&Result<FieldInfo, PdbError>) -> R) -> R {
+        if let Some(a) = self.answers.read().unwrap_or_else(|p| p.into_inner()).get(ty).and_then(|m| m.get(path)) {
+            return f(a);
         }
         let result = self.resolve_cold(ty, path);
-        self.answers
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, result.clone());
-        result
+        let out = f(&result);
+        self.answers.write().unwrap_or_else(|p| p.into_inner()).entry(ty.to_string()).or_default().insert(path.to_string(), result);
+        out
     }
 
     fn resolve_cold(&self, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
-        if !self.has_types {
-            return Err(PdbError::NoTypes {
-                pdb: self.id.name.clone(),
-                ty: ty.to_string(),
-            });
+        let tpi = self.tpi()?;
+        if tpi.len() == 0 {
+            return Err(PdbError::NoTypes { pdb: self.id.name.clone(), ty: ty.to_string() });
         }
-        let typedefs = match self.symbols() {
-            Ok(s) => Some(&s.typedefs),
-            Err(_) => None,
+        // Typedef names come from the symbol stream; read it only when a tag name does not match.
+        let typedefs = if tpi.by_name(ty).is_some() { None } else { self.symbols().ok().map(|s| &s.typedefs) };
+        let types = resolve::Types { tpi, typedefs };
+        let root = types.lookup(ty).ok_or_else(|| PdbError::NoType { pdb: self.id.name.clone(), ty: ty.to_string() })?;
+        resolve::walk(&types, root, ty, path)
+    }
+
+    fn tpi(&self) -> Result<&tpi::Tpi, PdbError> {
+        self.tpi.get_or_init(|| self.read_tpi()).as_ref().map_err(Clone::clone)
+    }
+
+    fn read_tpi(&self) -> Result<tpi::Tpi, PdbError> {
+        self.tpi_builds.fetch_add(1, Ordering::Relaxed);
+        let path = &self.path;
+        let mut pdb = ::pdb::PDB::open(Cursor::new(&self.bytes[..])).map_err(|e| PdbError::format(path, e))?;
+        // Stream 2 is the TPI stream in every PDB 7.0 (LLVM PdbStream docs, "fixed streams").
+        let data = match pdb.raw_stream(::pdb::StreamIndex(2)).map_err(|e| PdbError::format(path, e))? {
+            Some(s) => s.as_slice().to_vec(),
+            None => Vec::new(),
         };
-        let mut state = self.types.lock().unwrap_or_else(|p| p.into_inner());
-        state.resolve(&self.bytes, &self.path, &self.id.name, typedefs, ty, path)
+        if data.is_empty() {
+            return Ok(tpi::Tpi::empty());
+        }
+        tpi::Tpi::index(data).map_err(|e| PdbError::format(path, format!("type stream: {e}")))
     }
 
     fn symbols(&self) -> Result<&Symbols, PdbError> {
@@ -299,6 +320,10 @@ impl Pdb {
         let mut out = Symbols::default();
         let mut iter = table.iter();
         while let Some(sym) = iter.next().map_err(err)? {
+            // Parsing is most of the cost of this pass: look only at the kinds we keep.
+            if !matches!(sym.raw_kind(), S_UDT | S_LDATA32 | S_GDATA32 | S_PUB32) {
+                continue;
+            }
             // Unknown record kinds are normal in newer PDBs; skip what the crate cannot parse.
             let Ok(data) = sym.parse() else { continue };
             let (name, offset) = match data {

@@ -1,8 +1,9 @@
-//! Dotted field paths over the owned type nodes.
+//! Dotted field paths over the decoded type records.
 
 use std::collections::HashMap;
 
 use super::nodes::{Member, Node, UdtKind};
+use super::tpi::Tpi;
 use super::PdbError;
 
 /// Name given to a base-class entry among a struct's members (C++ only; kernel C types have none).
@@ -70,123 +71,65 @@ pub struct FieldInfo {
     pub ty: TypeDesc,
 }
 
-pub(crate) enum Walk {
-    /// A record the walk needs is not loaded yet.
-    Missing(u32),
-    Failed(PdbError),
+/// Where to look up types: the indexed stream, and typedef names from `S_UDT` symbols.
+pub(crate) struct Types<'a> {
+    pub tpi: &'a Tpi,
+    pub typedefs: Option<&'a HashMap<String, u32>>,
 }
 
-type Nodes = HashMap<u32, Node>;
-
-fn get(nodes: &Nodes, ti: u32) -> Result<&Node, Walk> {
-    nodes.get(&ti).ok_or(Walk::Missing(ti))
+impl Types<'_> {
+    /// A struct/union/enum by tag name, or else by a typedef naming it (`EPROCESS` → `_EPROCESS`).
+    pub fn lookup(&self, ty: &str) -> Option<u32> {
+        self.tpi.by_name(ty).or_else(|| self.typedefs?.get(ty).copied())
+    }
 }
 
 /// Follows modifiers and forward references to the record that defines the layout.
-fn settle(nodes: &Nodes, names: &HashMap<String, u32>, mut ti: u32) -> Result<u32, Walk> {
+fn settle(t: &Types<'_>, mut ti: u32) -> (u32, Node) {
+    let mut node = t.tpi.node(ti);
     for _ in 0..MAX_DEPTH {
-        match get(nodes, ti)? {
-            Node::Modifier { target } => ti = *target,
-            Node::Udt {
-                forward: true,
-                name,
-                ..
-            }
-            | Node::Enum {
-                forward: true,
-                name,
-                ..
-            } => match names.get(name) {
-                Some(def) if *def != ti => ti = *def,
-                _ => return Ok(ti),
+        let next = match &node {
+            Node::Modifier { target } => *target,
+            Node::Udt { forward: true, name, .. } | Node::Enum { forward: true, name, .. } => match t.tpi.by_name(name) {
+                Some(def) if def != ti => def,
+                _ => break,
             },
-            _ => return Ok(ti),
-        }
+            _ => break,
+        };
+        ti = next;
+        node = t.tpi.node(ti);
     }
-    Ok(ti)
+    (ti, node)
 }
 
-pub(crate) fn size_of(nodes: &Nodes, names: &HashMap<String, u32>, ti: u32) -> Result<u64, Walk> {
-    let ti = settle(nodes, names, ti)?;
-    Ok(match get(nodes, ti)? {
-        Node::Primitive { size, .. }
-        | Node::Pointer { size, .. }
-        | Node::Array { size, .. }
-        | Node::Udt { size, .. } => *size,
-        Node::Enum { underlying, .. } | Node::Bitfield { underlying, .. } => {
-            size_of(nodes, names, *underlying)?
-        }
-        Node::Modifier { .. } | Node::Procedure | Node::Other { .. } => 0,
-    })
+fn size_of(t: &Types<'_>, ti: u32, depth: usize) -> u64 {
+    match settle(t, ti).1 {
+        Node::Primitive { size, .. } | Node::Pointer { size, .. } | Node::Array { size, .. } | Node::Udt { size, .. } => size,
+        Node::Enum { underlying, .. } | Node::Bitfield { underlying, .. } if depth < MAX_DEPTH => size_of(t, underlying, depth + 1),
+        _ => 0,
+    }
 }
 
-fn describe(
-    nodes: &Nodes,
-    names: &HashMap<String, u32>,
-    ti: u32,
-    depth: usize,
-) -> Result<TypeDesc, Walk> {
-    let ti = settle(nodes, names, ti)?;
-    Ok(match get(nodes, ti)? {
-        Node::Primitive { name, size } => TypeDesc::Base {
-            name: (*name).to_string(),
-            size: *size,
-        },
-        Node::Udt {
-            kind: UdtKind::Union,
-            name,
-            size,
-            ..
-        } => TypeDesc::Union {
-            name: name.clone(),
-            size: *size,
-        },
-        Node::Udt { name, size, .. } => TypeDesc::Struct {
-            name: name.clone(),
-            size: *size,
-        },
-        Node::Enum {
-            name, underlying, ..
-        } => TypeDesc::Enum {
-            name: name.clone(),
-            size: size_of(nodes, names, *underlying)?,
-        },
-        Node::Pointer { size, target } => {
-            // Only the pointee's name is wanted; an unloaded pointee is not worth another load.
-            let target = match nodes
-                .get(target)
-                .map(|_| describe(nodes, names, *target, depth + 1))
-            {
-                Some(Ok(d)) if depth < MAX_DEPTH => d.name(),
-                _ => format!("type {target:#x}"),
-            };
-            TypeDesc::Pointer {
-                size: *size,
-                target,
-            }
-        }
+fn describe(t: &Types<'_>, ti: u32, depth: usize) -> TypeDesc {
+    if depth >= MAX_DEPTH {
+        return TypeDesc::Other { what: "nested too deep".into() };
+    }
+    match settle(t, ti).1 {
+        Node::Primitive { name, size } => TypeDesc::Base { name: name.to_string(), size },
+        Node::Udt { kind: UdtKind::Union, name, size, .. } => TypeDesc::Union { name, size },
+        Node::Udt { name, size, .. } => TypeDesc::Struct { name, size },
+        Node::Enum { name, underlying, .. } => TypeDesc::Enum { name, size: size_of(t, underlying, depth + 1) },
+        Node::Pointer { size, target } => TypeDesc::Pointer { size, target: describe(t, target, depth + 1).name() },
         Node::Array { elem, size } => {
-            let element = if depth < MAX_DEPTH {
-                describe(nodes, names, *elem, depth + 1)?
-            } else {
-                TypeDesc::Other {
-                    what: "nested too deep".into(),
-                }
-            };
-            let esize = size_of(nodes, names, *elem)?;
+            let esize = size_of(t, elem, depth + 1);
             let count = if esize == 0 { 0 } else { size / esize };
-            TypeDesc::Array {
-                element: Box::new(element),
-                count,
-            }
+            TypeDesc::Array { element: Box::new(describe(t, elem, depth + 1)), count }
         }
-        Node::Bitfield { underlying, .. } => describe(nodes, names, *underlying, depth + 1)?,
+        Node::Bitfield { underlying, .. } => describe(t, underlying, depth + 1),
         Node::Procedure => TypeDesc::Function,
-        Node::Modifier { .. } => TypeDesc::Other {
-            what: "modifier chain too long".into(),
-        },
-        Node::Other { what } => TypeDesc::Other { what: what.clone() },
-    })
+        Node::Modifier { .. } => TypeDesc::Other { what: "modifier chain too long".into() },
+        Node::Other { what } => TypeDesc::Other { what },
+    }
 }
 
 /// One path component: a member name and any `[n]` indexes after it.
@@ -213,140 +156,71 @@ fn is_anonymous(m: &Member) -> bool {
     m.name.is_empty() || m.name.starts_with('<') || m.name.starts_with("__unnamed")
 }
 
-/// Finds `name` among the members of `udt`, looking inside anonymous members as C does. Returns
-/// the offset relative to `udt` and the member's type.
-fn find_member(
-    nodes: &Nodes,
-    names: &HashMap<String, u32>,
-    udt: u32,
-    name: &str,
-    depth: usize,
-) -> Result<Option<(u64, u32)>, Walk> {
-    let Node::Udt { members, .. } = get(nodes, udt)? else {
-        return Ok(None);
-    };
-    let members = members.as_ref().ok_or(Walk::Missing(udt))?;
+/// Finds `name` among the members of the struct/union `fields` lists, looking inside anonymous
+/// members as C does. Returns the offset relative to the struct and the member's type, or why the
+/// member list may be incomplete when it is not there.
+fn find_member(t: &Types<'_>, fields: u32, name: &str, depth: usize) -> Result<(u64, u32), Option<String>> {
+    let (members, damaged) = t.tpi.members(fields);
     if let Some(m) = members.iter().find(|m| m.name == name) {
-        return Ok(Some((m.offset, m.ty)));
+        return Ok((m.offset, m.ty));
     }
-    if depth >= MAX_DEPTH {
-        return Ok(None);
-    }
-    for m in members
-        .iter()
-        .filter(|m| is_anonymous(m) && m.name != BASE_MEMBER)
-    {
-        let inner = settle(nodes, names, m.ty)?;
-        if let Some((off, ty)) = find_member(nodes, names, inner, name, depth + 1)? {
-            return Ok(Some((m.offset + off, ty)));
+    if depth < MAX_DEPTH {
+        for m in members.iter().filter(|m| is_anonymous(m) && m.name != BASE_MEMBER) {
+            if let (_, Node::Udt { fields: Some(inner), .. }) = settle(t, m.ty) {
+                if let Ok((off, ty)) = find_member(t, inner, name, depth + 1) {
+                    return Ok((m.offset + off, ty));
+                }
+            }
         }
     }
-    Ok(None)
+    Err(damaged)
 }
 
 /// Resolves `path` (empty for the type itself) inside the type at `root`.
-pub(crate) fn walk(
-    nodes: &Nodes,
-    names: &HashMap<String, u32>,
-    root: u32,
-    ty: &str,
-    path: &str,
-) -> Result<FieldInfo, Walk> {
-    let fail = |detail: String| {
-        Walk::Failed(PdbError::NoField {
-            ty: ty.to_string(),
-            path: path.to_string(),
-            detail,
-        })
-    };
-    let mut cur = settle(nodes, names, root)?;
-    if let Node::Udt {
-        forward: true,
-        name,
-        ..
-    } = get(nodes, cur)?
-    {
-        return Err(fail(format!(
-            "only a forward declaration of {name} is in the PDB, not its layout"
-        )));
+pub(crate) fn walk(t: &Types<'_>, root: u32, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
+    let fail = |detail: String| PdbError::NoField { ty: ty.to_string(), path: path.to_string(), detail };
+    let (mut cur, mut node) = settle(t, root);
+    if let Node::Udt { forward: true, name, .. } = &node {
+        return Err(fail(format!("only a forward declaration of {name} is in the PDB, not its layout")));
     }
     let mut offset = 0u64;
     let mut bitfield = None;
-    let comps: Vec<&str> = if path.is_empty() {
-        Vec::new()
-    } else {
-        path.split('.').collect()
-    };
+    let comps: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
     for (i, comp) in comps.iter().enumerate() {
-        let (name, indexes) = split_component(comp).ok_or_else(|| {
-            fail(format!(
-                "{comp:?} is not a field name (optionally followed by [index])"
-            ))
-        })?;
+        let (name, indexes) = split_component(comp).ok_or_else(|| fail(format!("{comp:?} is not a field name (optionally followed by [index])")))?;
+        let here = if i == 0 { ty.to_string() } else { format!("{ty}.{}", comps[..i].join(".")) };
         if bitfield.is_some() {
-            return Err(fail(format!(
-                "{} is a bitfield and has no field {name}",
-                comps[..i].join(".")
-            )));
+            return Err(fail(format!("{here} is a bitfield and has no field {name}")));
         }
-        let here = if i == 0 {
-            ty.to_string()
-        } else {
-            format!("{ty}.{}", comps[..i].join("."))
-        };
-        match get(nodes, cur)? {
+        let fields = match &node {
             Node::Udt { forward: true, name: n, .. } => return Err(fail(format!("{here} has type {n}, whose layout the PDB does not define"))),
-            Node::Udt { .. } => {}
+            Node::Udt { fields: Some(f), .. } => *f,
+            Node::Udt { fields: None, .. } => return Err(fail(format!("{here} has no members"))),
             Node::Pointer { .. } => return Err(fail(format!("{here} is a pointer; a field path cannot go through a pointer (read the pointer, then ask about the type it points to)"))),
             _ => return Err(fail(format!("{here} is not a struct or union, so it has no field {name}"))),
-        }
-        let Some((off, mty)) = find_member(nodes, names, cur, name, 0)? else {
-            let why = match get(nodes, cur)? {
-                Node::Udt {
-                    damaged: Some(d), ..
-                } => format!(" (its member list may be incomplete: {d})"),
-                _ => String::new(),
-            };
-            return Err(fail(format!("{here} has no field named {name}{why}")));
         };
+        let (off, mty) = find_member(t, fields, name, 0).map_err(|damaged| {
+            let why = damaged.map(|d| format!(" (its member list may be incomplete: {d})")).unwrap_or_default();
+            fail(format!("{here} has no field named {name}{why}"))
+        })?;
         offset += off;
-        cur = settle(nodes, names, mty)?;
-        if let Node::Bitfield {
-            underlying,
-            position,
-            length,
-        } = get(nodes, cur)?
-        {
-            bitfield = Some(Bitfield {
-                position: *position,
-                length: *length,
-            });
-            cur = settle(nodes, names, *underlying)?;
+        (cur, node) = settle(t, mty);
+        if let Node::Bitfield { underlying, position, length } = node {
+            bitfield = Some(Bitfield { position, length });
+            (cur, node) = settle(t, underlying);
         }
         for n in indexes {
-            let Node::Array { elem, size } = get(nodes, cur)? else {
-                return Err(fail(format!(
-                    "{name} is not an array, so it cannot be indexed"
-                )));
+            let Node::Array { elem, size } = node else {
+                return Err(fail(format!("{name} is not an array, so it cannot be indexed")));
             };
-            let (elem, size) = (*elem, *size);
-            let esize = size_of(nodes, names, elem)?;
+            let esize = size_of(t, elem, 0);
             let count = if esize == 0 { 0 } else { size / esize };
             if n >= count {
-                return Err(fail(format!(
-                    "index {n} is past the end of {name} ({count} elements)"
-                )));
+                return Err(fail(format!("index {n} is past the end of {name} ({count} elements)")));
             }
             offset += n * esize;
-            cur = settle(nodes, names, elem)?;
+            (cur, node) = settle(t, elem);
         }
     }
-    let size = size_of(nodes, names, cur)?;
-    let desc = describe(nodes, names, cur, 0)?;
-    Ok(FieldInfo {
-        offset,
-        size,
-        bitfield,
-        ty: desc,
-    })
+    Ok(FieldInfo { offset, size: size_of(t, cur, 0), bitfield, ty: describe(t, cur, 0) })
 }

@@ -22,18 +22,27 @@ fn out_root() -> PathBuf {
 /// Every embedded scenario, built once.
 pub fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
+    // Built on parallel threads: builds are independent and this is most of the test time.
     CASES.get_or_init(|| {
-        synth::scenarios::all()
-            .iter()
-            .map(|(name, text)| {
-                let scenario =
-                    synth::Scenario::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-                let dir = out_root().join(name);
-                let _ = std::fs::remove_dir_all(&dir);
-                let built = synth::build(&scenario, &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
-                Case { scenario, built }
-            })
-            .collect()
+        std::thread::scope(|sc| {
+            let jobs: Vec<_> = synth::scenarios::all()
+                .iter()
+                .map(|(name, text)| {
+                    sc.spawn(move || {
+                        let scenario = synth::Scenario::from_toml(text)
+                            .unwrap_or_else(|e| panic!("{name}: {e}"));
+                        let dir = out_root().join(name);
+                        let _ = std::fs::remove_dir_all(&dir);
+                        let built =
+                            synth::build(&scenario, &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+                        Case { scenario, built }
+                    })
+                })
+                .collect();
+            jobs.into_iter()
+                .map(|j| j.join().expect("a scenario build panicked"))
+                .collect()
+        })
     })
 }
 
@@ -97,6 +106,13 @@ fn bad_scenarios_are_refused_with_a_reason() {
             "partition_count",
         ),
         (
+            base.replace(
+                "dynamic_ports = \"49152-65535\"",
+                "dynamic_ports = \"49152-70000\"",
+            ),
+            "outside 1-65535",
+        ),
+        (
             base.replace("pid = 4\nimage = \"System\"", "pid = 8\nimage = \"System\""),
             "pid 4",
         ),
@@ -123,4 +139,24 @@ fn bad_scenarios_are_refused_with_a_reason() {
         let msg = err.expect_err(why).to_string();
         assert!(msg.contains(why), "expected {why:?} in {msg:?}");
     }
+}
+
+#[test]
+fn demo_is_scenario_a() {
+    let a = cases()
+        .iter()
+        .find(|c| c.scenario.name == synth::demo::SCENARIO)
+        .unwrap();
+    let d = synth::demo::build(&out_root().join("demo")).unwrap();
+    assert_eq!(d.truth_data, a.built.truth_data);
+    let lines = synth::demo::describe(&d);
+    assert!(lines
+        .iter()
+        .any(|l| l.contains(&d.dump.display().to_string())));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("16384 of 16384 dynamic ports in use (exhausted)")),
+        "{lines:?}"
+    );
 }

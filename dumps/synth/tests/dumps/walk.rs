@@ -147,12 +147,18 @@ fn independent_walk_finds_exactly_the_truth() {
                 w.u64(ep + nt_field(&m, "_EPROCESS", "Pcb.DirectoryTableBase")),
                 dump.dtb().0
             );
-            procs.insert(ep, (pid, name, ct));
+            let xt = w.u64(ep + nt_field(&m, "_EPROCESS", "ExitTime"));
+            procs.insert(ep, (pid, name, ct, (xt != 0).then_some(xt)));
         }
-        let want: BTreeMap<u64, (u32, String, u64)> = t
+        let want: BTreeMap<u64, (u32, String, u64, Option<u64>)> = t
             .processes
             .iter()
-            .map(|p| (p.eprocess, (p.pid, p.image.clone(), p.create_time)))
+            .map(|p| {
+                (
+                    p.eprocess,
+                    (p.pid, p.image.clone(), p.create_time, p.exit_time),
+                )
+            })
             .collect();
         assert_eq!(procs, want, "{}: processes differ", t.scenario);
         let pid_of = |ep: u64| procs.get(&ep).map(|p| p.0);
@@ -196,6 +202,33 @@ fn independent_walk_finds_exactly_the_truth() {
         if t.build >= 10240 {
             assert_eq!(w.u32(ku + 0x260), t.build);
         }
+
+        // nt!PoolBigPageTable tags the big blocks (facts 1.8): entries of 0x18 bytes, 0x20 from 20348.
+        let nt_pub = |n: &str| {
+            mods["ntoskrnl.exe"].0 + m["modules"]["ntoskrnl"]["publics"][n].as_u64().unwrap()
+        };
+        let (table, n) = (
+            w.u64(nt_pub("PoolBigPageTable")),
+            w.u64(nt_pub("PoolBigPageTableSize")),
+        );
+        let esize = if t.build >= 20348 { 0x20 } else { 0x18 };
+        let raw = w.bytes(table, (n * esize) as usize);
+        let big: BTreeMap<u64, [u8; 4]> = raw
+            .chunks(esize as usize)
+            .map(|e| {
+                (
+                    u64::from_le_bytes(e[..8].try_into().unwrap()),
+                    e[8..12].try_into().unwrap(),
+                )
+            })
+            .filter(|(va, _)| va & 1 == 0)
+            .collect();
+        assert_eq!(
+            big.values().filter(|t| *t == b"InPP").count(),
+            2,
+            "{}: TCP and UDP InPP in the big-page table",
+            t.scenario
+        );
 
         let rows = tcpip_rows(&w, &m, t.build, mods["tcpip.sys"].0, &pid_of);
         let mut want: Vec<Row> = t

@@ -38,7 +38,10 @@ pub struct DbgEngTarget {
 
 /// Why the debugger lacks an interface the extension needs.
 pub fn missing(iface: &str, e: &windows_core::Error) -> String {
-    format!("the debugger does not provide {iface} ({}); portleak needs a current WinDbg, kd or cdb", hr(e.code()))
+    format!(
+        "the debugger does not provide {iface} ({}); portleak needs a current WinDbg, kd or cdb",
+        hr(e.code())
+    )
 }
 
 pub fn hr(code: HRESULT) -> String {

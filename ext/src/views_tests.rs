@@ -178,3 +178,40 @@ fn endpoints_filter_and_verbose_details() {
         "{t}"
     );
 }
+
+#[test]
+fn help_bad_arguments_and_connection_failures() {
+    let mut out = Buffered::new(Rec::default(), false);
+    let mut never =
+        || -> Result<Box<dyn Target>, String> { panic!("help must not connect to the target") };
+    assert_eq!(
+        run(Cmd::Help, "ignored", &mut never, &mut out),
+        Outcome::Done
+    );
+    assert_eq!(
+        run(Cmd::Portleak, "-?", &mut never, &mut out),
+        Outcome::Done
+    );
+    assert_eq!(
+        run(Cmd::Portleak, "-endpoints -pid", &mut never, &mut out),
+        Outcome::BadArgs
+    );
+    let recs = out.finish().0;
+    let usage = text(&recs, Mask::Normal);
+    assert_eq!(usage.matches("Usage: !portleak").count(), 2);
+    let err = text(&recs, Mask::Error);
+    assert_eq!(
+        err,
+        "!portleak: '-pid' needs a value\nType !portleak -h for usage.\n"
+    );
+
+    let mut out = Buffered::new(Rec::default(), false);
+    let mut refuse = || -> Result<Box<dyn Target>, String> {
+        Err("the debugger does not provide IDebugSymbols3".into())
+    };
+    assert_eq!(
+        run(Cmd::Portleak, "", &mut refuse, &mut out),
+        Outcome::Failed
+    );
+    assert!(text(&out.finish().0, Mask::Error).contains("IDebugSymbols3"));
+}

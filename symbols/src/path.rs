@@ -16,6 +16,8 @@ pub use crate::store::{Lookup, MissingPdb};
 
 /// The environment variable debuggers read their symbol path from.
 pub const ENV_VAR: &str = "_NT_SYMBOL_PATH";
+/// Searched before [`ENV_VAR`] by the debuggers.
+pub const ALT_ENV_VAR: &str = "_NT_ALT_SYMBOL_PATH";
 /// Microsoft's public symbol server, suggested when the user's path names none.
 pub const MICROSOFT_SERVER: &str = "https://msdl.microsoft.com/download/symbols";
 
@@ -53,10 +55,18 @@ impl SymbolPath {
         }
     }
 
-    /// The path in `_NT_SYMBOL_PATH`, or `None` when the variable is unset or blank.
+    /// The path the debuggers would use from the environment: `_NT_ALT_SYMBOL_PATH` (searched
+    /// first, as DbgHelp does) then `_NT_SYMBOL_PATH`; `None` when both are unset or blank.
     pub fn from_env() -> Option<SymbolPath> {
-        let v = std::env::var(ENV_VAR).ok()?;
-        let p = SymbolPath::parse(&v);
+        Self::from_vars(std::env::var(ALT_ENV_VAR).ok().as_deref(), std::env::var(ENV_VAR).ok().as_deref())
+    }
+
+    /// [`from_env`](Self::from_env) with the two variables' values given.
+    pub fn from_vars(alt: Option<&str>, main: Option<&str>) -> Option<SymbolPath> {
+        let mut p = SymbolPath::default();
+        for v in [alt, main].into_iter().flatten() {
+            p.extend(SymbolPath::parse(v));
+        }
         (!p.elements.is_empty()).then_some(p)
     }
 

@@ -212,7 +212,7 @@ fn search_store(root: &Path, id: &PdbId, looked: &mut Vec<Lookup>) -> Option<Pat
     }
     for base in bases {
         let (keydir, _) = first_existing(&base, &[name.clone(), key.clone()]);
-        let (file, found) = first_existing(&keydir, &[name.clone()]);
+        let (file, found) = first_existing(&keydir, std::slice::from_ref(&name));
         if found {
             return Some(file);
         }

@@ -111,6 +111,22 @@ fn main() {
     );
     assert!(b.truth_data.endpoints.len() >= 100_000);
     let _ = std::fs::remove_dir_all(&out);
+
+    // The embedded scenarios, for the record.
+    for (name, text) in synth::scenarios::all() {
+        let s = synth::Scenario::from_toml(text).expect("embedded scenario parses");
+        let dir = out.join(name);
+        let t0 = Instant::now();
+        let b = synth::build(&s, &dir).expect("embedded scenario builds");
+        println!(
+            "{name}: {} endpoints, {} data frames, dump {} bytes, built in {:.2} s",
+            b.truth_data.endpoints.len(),
+            b.frames,
+            b.dump_size,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 /// Allocated bytes of a (sparse) file, via `du`, when available.

@@ -79,7 +79,7 @@ pub fn parse_range(s: &str, what: &str) -> Result<(u64, u64), Error> {
     Ok((lo, hi))
 }
 
-/// Parses "ip:port" / "[ip6]:port".
+/// Parses `ip:port` / `[ip6]:port`.
 pub fn parse_sock(s: &str) -> Result<SocketAddr, Error> {
     s.parse().map_err(|_| {
         Error::Scenario(format!(

@@ -126,7 +126,7 @@ pub fn module_list(
     Ok(entries)
 }
 
-/// Writes a circular doubly-linked LIST_ENTRY list: head -> links[0] -> ... -> head.
+/// Writes a circular doubly-linked LIST_ENTRY list: `head -> links[0] -> ... -> head`.
 pub fn link_list(sp: &mut Pages, head: u64, links: &[u64]) -> Result<(), Error> {
     let nodes: Vec<u64> = std::iter::once(head).chain(links.iter().copied()).collect();
     let m = nodes.len();

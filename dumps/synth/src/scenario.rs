@@ -171,7 +171,7 @@ pub struct Udp {
     pub bulk: Vec<UdpBulk>,
 }
 
-/// A TCP listener. `local` is "ip:port" or "[ip6]:port"; "0.0.0.0:p" / "[::]:p" is a wildcard.
+/// A TCP listener. `local` is `ip:port` or `[ip6]:port`; `0.0.0.0:p` / `[::]:p` is a wildcard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

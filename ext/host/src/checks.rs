@@ -139,22 +139,39 @@ pub fn expect_hr(run: &Run, want: windows_core::HRESULT) -> Outcome {
 /// The checks below trust the fake engine's printf and DML readers; make sure they can fail.
 fn self_test(c: &mut Checker) {
     c.check("self-test: the DML reader rejects malformed markup", || {
-        let bad = ["<b>x", "</b>", "<link>x</link>", "a & b", "<b>x</i>", "x > y", "<blink>x</blink>", "<link cmd=\"a\"b\">x</link>"];
+        let bad = [
+            "<b>x",
+            "</b>",
+            "<link>x</link>",
+            "a & b",
+            "<b>x</i>",
+            "x > y",
+            "<blink>x</blink>",
+            "<link cmd=\"a\"b\">x</link>",
+        ];
         if let Some(b) = bad.iter().find(|b| read_dml(b).is_ok()) {
             return Err(format!("accepted {b:?}"));
         }
         let (text, links) = read_dml("<b>a&amp;</b><link cmd=\"!x &quot;y&quot;\">l&lt;</link>")?;
-        if text != "a&l<" || links.len() != 1 || links[0].cmd != "!x \"y\"" || links[0].label != "l<" {
+        if text != "a&l<"
+            || links.len() != 1
+            || links[0].cmd != "!x \"y\""
+            || links[0].label != "l<"
+        {
             return Err(format!("decoded {text:?} {links:?}"));
         }
         Ok(())
     });
-    c.check("self-test: the fake printf flags unescaped conversions", || {
-        match (crate::printf::format("100%% done"), crate::printf::format("50%s")) {
+    c.check(
+        "self-test: the fake printf flags unescaped conversions",
+        || match (
+            crate::printf::format("100%% done"),
+            crate::printf::format("50%s"),
+        ) {
             ((ok, None), (_, Some(_))) if ok == "100% done" => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    });
+        },
+    );
 }
 
 fn basic(c: &mut Checker, dll: &Dll) {

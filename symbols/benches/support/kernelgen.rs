@@ -238,7 +238,9 @@ fn source() -> String {
         c.push_str(" } GEN_ENUM_");
         let _ = writeln!(c, "{e};");
     }
-    let kinds: Vec<&str> = (0..GEN_STRUCTS).map(|_| if r.next(8) == 0 { "union" } else { "struct" }).collect();
+    let kinds: Vec<&str> = (0..GEN_STRUCTS)
+        .map(|_| if r.next(8) == 0 { "union" } else { "struct" })
+        .collect();
     for (s, kind) in kinds.iter().enumerate() {
         let _ = writeln!(c, "{kind} _GEN_STRUCT_{s};");
     }

@@ -200,7 +200,11 @@ impl StructLayout for AddrInfoLayout {
 
 impl StructLayout for LocalAddressLayout {
     fn struct_name(&self) -> &'static str {
-        "_LOCAL_ADDRESS"
+        if self.win10_udp {
+            "_LOCAL_ADDRESS_WIN10_UDP"
+        } else {
+            "_LOCAL_ADDRESS"
+        }
     }
     fn size(&self) -> u32 {
         self.size

@@ -126,7 +126,7 @@ pub(crate) fn build(files: &[(&str, &str)]) -> Result<Registry, LayoutError> {
             "tcpip" => {
                 reg.tcpip_any_revision = revision_unions(&tables)?;
                 for (id, file, t) in tables {
-                    reg.tcpip.push(decode(&file, &id, t)?);
+                    reg.tcpip.push(mark_udp(decode(&file, &id, t)?));
                 }
             }
             "afd" => {
@@ -142,6 +142,13 @@ pub(crate) fn build(files: &[(&str, &str)]) -> Result<Registry, LayoutError> {
         }
     }
     Ok(reg)
+}
+
+fn mark_udp(mut t: TcpipLayout) -> TcpipLayout {
+    if let Some(u) = t.local_address_udp.as_mut() {
+        u.win10_udp = true;
+    }
+    t
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
@@ -374,7 +381,7 @@ fn revision_unions(
             )),
         );
         let id = format!("w{build}-anyrev");
-        out.insert(build, decode(file, &id, t)?);
+        out.insert(build, mark_udp(decode(file, &id, t)?));
     }
     Ok(out)
 }

@@ -134,8 +134,9 @@ pub struct TimeWaitLayout {
     pub local_addr_paths: Vec<AddrPath>,
     /// Remote address: inline bytes or a pointer (see `remote_addr_storage`).
     pub remote_addr: Offset,
-    /// Storage forms to try at each `remote_addr` candidate, preferred first (the builder uses
-    /// the first with the preferred offset).
+    /// Storage form per source variant `k` (same index as the other fields' candidates; the
+    /// builder uses index 0). On 7601 both variants put the address at 0x58, so `remote_addr`
+    /// has one candidate while this lists pointer (volatility3) and inline (MemProcFS).
     pub remote_addr_storage: Vec<AddrStorage>,
     /// MemProcFS's "Time" QWORD shown as FILETIME (semantics unstated, facts 1.7 and gap 1).
     #[serde(default)]
@@ -262,6 +263,9 @@ pub struct LocalAddressLayout {
     pub size: u32,
     /// `pData`.
     pub pdata: Offset,
+    /// Set for `TcpipLayout::local_address_udp` (names the structure in checks and docs).
+    #[serde(skip)]
+    pub(crate) win10_udp: bool,
 }
 
 /// One record of the array `tcpip!PartitionTable` points to, facts 1.2.

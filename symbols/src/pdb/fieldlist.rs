@@ -91,7 +91,10 @@ impl<'a> Leaf<'a> {
 
 /// Members and continuation of one raw `LF_FIELDLIST` record. `Err` names the subrecord kind that
 /// could not be read; the members before it are returned with it so a caller can still use them.
-pub(crate) fn parse(record: &[u8]) -> Result<(Vec<Member>, Option<u32>), (Vec<Member>, String)> {
+/// Members read and the continuation index; on failure, the members read so far and why.
+pub(crate) type Parsed = Result<(Vec<Member>, Option<u32>), (Vec<Member>, String)>;
+
+pub(crate) fn parse(record: &[u8]) -> Parsed {
     let mut c = Leaf::new(record);
     let mut out = Vec::new();
     if c.u16() != Some(LF_FIELDLIST) {

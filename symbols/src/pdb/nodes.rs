@@ -19,15 +19,42 @@ pub(crate) enum UdtKind {
 /// One type record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Node {
-    Primitive { name: &'static str, size: u64 },
+    Primitive {
+        name: &'static str,
+        size: u64,
+    },
     /// `fields` is the first field list record; `None` for forward references.
-    Udt { kind: UdtKind, name: String, size: u64, forward: bool, fields: Option<u32> },
-    Enum { name: String, underlying: u32, forward: bool },
-    Pointer { size: u64, target: u32 },
-    Modifier { target: u32 },
+    Udt {
+        kind: UdtKind,
+        name: String,
+        size: u64,
+        forward: bool,
+        fields: Option<u32>,
+    },
+    Enum {
+        name: String,
+        underlying: u32,
+        forward: bool,
+    },
+    Pointer {
+        size: u64,
+        target: u32,
+    },
+    Modifier {
+        target: u32,
+    },
     /// `size` is the whole array in bytes (CodeView stores byte sizes, not counts).
-    Array { elem: u32, size: u64 },
-    Bitfield { underlying: u32, position: u8, length: u8 },
+    Array {
+        elem: u32,
+        size: u64,
+    },
+    Bitfield {
+        underlying: u32,
+        position: u8,
+        length: u8,
+    },
     Procedure,
-    Other { what: String },
+    Other {
+        what: String,
+    },
 }

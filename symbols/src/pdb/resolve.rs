@@ -1,7 +1,6 @@
 //! Dotted field paths over the decoded type records.
 
-use std::collections::HashMap;
-
+use super::names::NameIndex;
 use super::nodes::{Member, Node, UdtKind};
 use super::tpi::Tpi;
 use super::PdbError;
@@ -74,13 +73,13 @@ pub struct FieldInfo {
 /// Where to look up types: the indexed stream, and typedef names from `S_UDT` symbols.
 pub(crate) struct Types<'a> {
     pub tpi: &'a Tpi,
-    pub typedefs: Option<&'a HashMap<String, u32>>,
+    pub typedefs: Option<&'a NameIndex>,
 }
 
 impl Types<'_> {
     /// A struct/union/enum by tag name, or else by a typedef naming it (`EPROCESS` → `_EPROCESS`).
     pub fn lookup(&self, ty: &str) -> Option<u32> {
-        self.tpi.by_name(ty).or_else(|| self.typedefs?.get(ty).copied())
+        self.tpi.by_name(ty).or_else(|| self.typedefs?.get(ty))
     }
 }
 
@@ -90,7 +89,16 @@ fn settle(t: &Types<'_>, mut ti: u32) -> (u32, Node) {
     for _ in 0..MAX_DEPTH {
         let next = match &node {
             Node::Modifier { target } => *target,
-            Node::Udt { forward: true, name, .. } | Node::Enum { forward: true, name, .. } => match t.tpi.by_name(name) {
+            Node::Udt {
+                forward: true,
+                name,
+                ..
+            }
+            | Node::Enum {
+                forward: true,
+                name,
+                ..
+            } => match t.tpi.by_name(name) {
                 Some(def) if def != ti => def,
                 _ => break,
             },
@@ -104,30 +112,58 @@ fn settle(t: &Types<'_>, mut ti: u32) -> (u32, Node) {
 
 fn size_of(t: &Types<'_>, ti: u32, depth: usize) -> u64 {
     match settle(t, ti).1 {
-        Node::Primitive { size, .. } | Node::Pointer { size, .. } | Node::Array { size, .. } | Node::Udt { size, .. } => size,
-        Node::Enum { underlying, .. } | Node::Bitfield { underlying, .. } if depth < MAX_DEPTH => size_of(t, underlying, depth + 1),
+        Node::Primitive { size, .. }
+        | Node::Pointer { size, .. }
+        | Node::Array { size, .. }
+        | Node::Udt { size, .. } => size,
+        Node::Enum { underlying, .. } | Node::Bitfield { underlying, .. } if depth < MAX_DEPTH => {
+            size_of(t, underlying, depth + 1)
+        }
         _ => 0,
     }
 }
 
 fn describe(t: &Types<'_>, ti: u32, depth: usize) -> TypeDesc {
     if depth >= MAX_DEPTH {
-        return TypeDesc::Other { what: "nested too deep".into() };
+        return TypeDesc::Other {
+            what: "nested too deep".into(),
+        };
     }
     match settle(t, ti).1 {
-        Node::Primitive { name, size } => TypeDesc::Base { name: name.to_string(), size },
-        Node::Udt { kind: UdtKind::Union, name, size, .. } => TypeDesc::Union { name, size },
+        Node::Primitive { name, size } => TypeDesc::Base {
+            name: name.to_string(),
+            size,
+        },
+        Node::Udt {
+            kind: UdtKind::Union,
+            name,
+            size,
+            ..
+        } => TypeDesc::Union { name, size },
         Node::Udt { name, size, .. } => TypeDesc::Struct { name, size },
-        Node::Enum { name, underlying, .. } => TypeDesc::Enum { name, size: size_of(t, underlying, depth + 1) },
-        Node::Pointer { size, target } => TypeDesc::Pointer { size, target: describe(t, target, depth + 1).name() },
+        Node::Enum {
+            name, underlying, ..
+        } => TypeDesc::Enum {
+            name,
+            size: size_of(t, underlying, depth + 1),
+        },
+        Node::Pointer { size, target } => TypeDesc::Pointer {
+            size,
+            target: describe(t, target, depth + 1).name(),
+        },
         Node::Array { elem, size } => {
             let esize = size_of(t, elem, depth + 1);
-            let count = if esize == 0 { 0 } else { size / esize };
-            TypeDesc::Array { element: Box::new(describe(t, elem, depth + 1)), count }
+            let count = size.checked_div(esize).unwrap_or(0);
+            TypeDesc::Array {
+                element: Box::new(describe(t, elem, depth + 1)),
+                count,
+            }
         }
         Node::Bitfield { underlying, .. } => describe(t, underlying, depth + 1),
         Node::Procedure => TypeDesc::Function,
-        Node::Modifier { .. } => TypeDesc::Other { what: "modifier chain too long".into() },
+        Node::Modifier { .. } => TypeDesc::Other {
+            what: "modifier chain too long".into(),
+        },
         Node::Other { what } => TypeDesc::Other { what },
     }
 }
@@ -159,14 +195,29 @@ fn is_anonymous(m: &Member) -> bool {
 /// Finds `name` among the members of the struct/union `fields` lists, looking inside anonymous
 /// members as C does. Returns the offset relative to the struct and the member's type, or why the
 /// member list may be incomplete when it is not there.
-fn find_member(t: &Types<'_>, fields: u32, name: &str, depth: usize) -> Result<(u64, u32), Option<String>> {
+fn find_member(
+    t: &Types<'_>,
+    fields: u32,
+    name: &str,
+    depth: usize,
+) -> Result<(u64, u32), Option<String>> {
     let (members, damaged) = t.tpi.members(fields);
     if let Some(m) = members.iter().find(|m| m.name == name) {
         return Ok((m.offset, m.ty));
     }
     if depth < MAX_DEPTH {
-        for m in members.iter().filter(|m| is_anonymous(m) && m.name != BASE_MEMBER) {
-            if let (_, Node::Udt { fields: Some(inner), .. }) = settle(t, m.ty) {
+        for m in members
+            .iter()
+            .filter(|m| is_anonymous(m) && m.name != BASE_MEMBER)
+        {
+            if let (
+                _,
+                Node::Udt {
+                    fields: Some(inner),
+                    ..
+                },
+            ) = settle(t, m.ty)
+            {
                 if let Ok((off, ty)) = find_member(t, inner, name, depth + 1) {
                     return Ok((m.offset + off, ty));
                 }
@@ -178,19 +229,44 @@ fn find_member(t: &Types<'_>, fields: u32, name: &str, depth: usize) -> Result<(
 
 /// Resolves `path` (empty for the type itself) inside the type at `root`.
 pub(crate) fn walk(t: &Types<'_>, root: u32, ty: &str, path: &str) -> Result<FieldInfo, PdbError> {
-    let fail = |detail: String| PdbError::NoField { ty: ty.to_string(), path: path.to_string(), detail };
+    let fail = |detail: String| PdbError::NoField {
+        ty: ty.to_string(),
+        path: path.to_string(),
+        detail,
+    };
     let (mut cur, mut node) = settle(t, root);
-    if let Node::Udt { forward: true, name, .. } = &node {
-        return Err(fail(format!("only a forward declaration of {name} is in the PDB, not its layout")));
+    if let Node::Udt {
+        forward: true,
+        name,
+        ..
+    } = &node
+    {
+        return Err(fail(format!(
+            "only a forward declaration of {name} is in the PDB, not its layout"
+        )));
     }
     let mut offset = 0u64;
     let mut bitfield = None;
-    let comps: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
+    let comps: Vec<&str> = if path.is_empty() {
+        Vec::new()
+    } else {
+        path.split('.').collect()
+    };
     for (i, comp) in comps.iter().enumerate() {
-        let (name, indexes) = split_component(comp).ok_or_else(|| fail(format!("{comp:?} is not a field name (optionally followed by [index])")))?;
-        let here = if i == 0 { ty.to_string() } else { format!("{ty}.{}", comps[..i].join(".")) };
+        let (name, indexes) = split_component(comp).ok_or_else(|| {
+            fail(format!(
+                "{comp:?} is not a field name (optionally followed by [index])"
+            ))
+        })?;
+        let here = if i == 0 {
+            ty.to_string()
+        } else {
+            format!("{ty}.{}", comps[..i].join("."))
+        };
         if bitfield.is_some() {
-            return Err(fail(format!("{here} is a bitfield and has no field {name}")));
+            return Err(fail(format!(
+                "{here} is a bitfield and has no field {name}"
+            )));
         }
         let fields = match &node {
             Node::Udt { forward: true, name: n, .. } => return Err(fail(format!("{here} has type {n}, whose layout the PDB does not define"))),
@@ -200,27 +276,43 @@ pub(crate) fn walk(t: &Types<'_>, root: u32, ty: &str, path: &str) -> Result<Fie
             _ => return Err(fail(format!("{here} is not a struct or union, so it has no field {name}"))),
         };
         let (off, mty) = find_member(t, fields, name, 0).map_err(|damaged| {
-            let why = damaged.map(|d| format!(" (its member list may be incomplete: {d})")).unwrap_or_default();
+            let why = damaged
+                .map(|d| format!(" (its member list may be incomplete: {d})"))
+                .unwrap_or_default();
             fail(format!("{here} has no field named {name}{why}"))
         })?;
         offset += off;
         (cur, node) = settle(t, mty);
-        if let Node::Bitfield { underlying, position, length } = node {
+        if let Node::Bitfield {
+            underlying,
+            position,
+            length,
+        } = node
+        {
             bitfield = Some(Bitfield { position, length });
             (cur, node) = settle(t, underlying);
         }
         for n in indexes {
             let Node::Array { elem, size } = node else {
-                return Err(fail(format!("{name} is not an array, so it cannot be indexed")));
+                return Err(fail(format!(
+                    "{name} is not an array, so it cannot be indexed"
+                )));
             };
             let esize = size_of(t, elem, 0);
-            let count = if esize == 0 { 0 } else { size / esize };
+            let count = size.checked_div(esize).unwrap_or(0);
             if n >= count {
-                return Err(fail(format!("index {n} is past the end of {name} ({count} elements)")));
+                return Err(fail(format!(
+                    "index {n} is past the end of {name} ({count} elements)"
+                )));
             }
             offset += n * esize;
             (cur, node) = settle(t, elem);
         }
     }
-    Ok(FieldInfo { offset, size: size_of(t, cur, 0), bitfield, ty: describe(t, cur, 0) })
+    Ok(FieldInfo {
+        offset,
+        size: size_of(t, cur, 0),
+        bitfield,
+        ty: describe(t, cur, 0),
+    })
 }

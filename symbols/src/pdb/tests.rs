@@ -241,9 +241,25 @@ fn types_are_indexed_once_and_answers_memoised() {
     pdb.type_size("_WIDE").unwrap();
     // One pass indexes the stream; every later query decodes only what its path walks.
     assert_eq!(pdb.tpi_builds.load(Ordering::Relaxed), 1);
-    assert_eq!(pdb.answers.read().unwrap().values().map(HashMap::len).sum::<usize>(), 4);
+    assert_eq!(
+        pdb.answers
+            .read()
+            .unwrap()
+            .values()
+            .map(HashMap::len)
+            .sum::<usize>(),
+        4
+    );
     pdb.field_offset("_EPROCESS", "ActiveProcessLinks").unwrap();
-    assert_eq!(pdb.answers.read().unwrap().values().map(HashMap::len).sum::<usize>(), 4);
+    assert_eq!(
+        pdb.answers
+            .read()
+            .unwrap()
+            .values()
+            .map(HashMap::len)
+            .sum::<usize>(),
+        4
+    );
 }
 
 #[test]
@@ -271,20 +287,32 @@ fn corrupt_pdbs_fail_with_errors_not_panics() {
     let label = Path::new("corrupt.pdb");
     // Flip a byte every 61 bytes across the whole file (MSF header, stream directory, TPI, symbol
     // records), and truncate at a spread of lengths; every query must return, not panic.
-    let mut cases: Vec<Vec<u8>> = (0..good.len()).step_by(61).map(|at| {
-        let mut b = good.clone();
-        b[at] ^= 0x5a;
-        b
-    }).collect();
-    cases.extend((0..good.len()).step_by(good.len() / 40).map(|n| good[..n].to_vec()));
+    let mut cases: Vec<Vec<u8>> = (0..good.len())
+        .step_by(61)
+        .map(|at| {
+            let mut b = good.clone();
+            b[at] ^= 0x5a;
+            b
+        })
+        .collect();
+    cases.extend(
+        (0..good.len())
+            .step_by(good.len() / 40)
+            .map(|n| good[..n].to_vec()),
+    );
     let mut opened = 0;
     for bytes in cases {
-        let Ok(pdb) = Pdb::from_bytes(bytes, label) else { continue };
+        let Ok(pdb) = Pdb::from_bytes(bytes, label) else {
+            continue;
+        };
         opened += 1;
         let _ = pdb.field("_EPROCESS", "Pcb.DisableBoost");
         let _ = pdb.field("_EPROCESS", "Threads[2].Blink");
         let _ = pdb.type_size("_WIDE");
         let _ = pdb.symbol_rva("PsActiveProcessHead");
     }
-    assert!(opened > 100, "only {opened} corrupt copies opened: the test exercises too little");
+    assert!(
+        opened > 100,
+        "only {opened} corrupt copies opened: the test exercises too little"
+    );
 }

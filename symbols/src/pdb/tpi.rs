@@ -11,9 +11,8 @@
 //! One pass at the first type query records where every record starts and the index of every
 //! complete struct/union/enum by name; each query afterwards decodes only the records it walks.
 
-use std::collections::HashMap;
-
 use super::fieldlist::{self, Leaf};
+use super::names::NameIndex;
 use super::nodes::{Member, Node, UdtKind};
 
 const LF_MODIFIER: u16 = 0x1001;
@@ -39,18 +38,26 @@ pub(crate) struct Tpi {
     data: Vec<u8>,
     first: u32,
     offsets: Vec<u32>,
-    names: HashMap<String, u32>,
+    names: NameIndex,
 }
 
 impl Tpi {
     /// Indexes the TPI stream bytes (header per LLVM's TpiStream.rst: version, header size, first
     /// and end type index, record bytes, ...).
     pub fn index(data: Vec<u8>) -> Result<Tpi, String> {
-        let head = |at: usize| data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let (Some(header_size), Some(first), Some(end)) = (head(4), head(8), head(12)) else {
-            return Err(format!("the type stream is {} bytes, too short for its header", data.len()));
+        let head = |at: usize| {
+            data.get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
-        let count = end.checked_sub(first).ok_or_else(|| format!("type index range {first:#x}..{end:#x} is inverted"))?;
+        let (Some(header_size), Some(first), Some(end)) = (head(4), head(8), head(12)) else {
+            return Err(format!(
+                "the type stream is {} bytes, too short for its header",
+                data.len()
+            ));
+        };
+        let count = end
+            .checked_sub(first)
+            .ok_or_else(|| format!("type index range {first:#x}..{end:#x} is inverted"))?;
         // The record count comes from the file; the stream length bounds it (4 bytes per record
         // at least), so a corrupt header cannot make us reserve gigabytes.
         let mut offsets = Vec::with_capacity((count as usize).min(data.len() / 4));
@@ -59,26 +66,49 @@ impl Tpi {
             offsets.push(pos as u32);
             pos += 2 + usize::from(u16::from_le_bytes([data[pos], data[pos + 1]]));
         }
-        let mut tpi = Tpi { data, first, offsets, names: HashMap::new() };
-        let mut names = HashMap::new();
+        let mut tpi = Tpi {
+            data,
+            first,
+            offsets,
+            names: NameIndex::default(),
+        };
+        let mut names = NameIndex::default();
         for i in 0..tpi.offsets.len() as u32 {
             let ti = first + i;
             let Some(rec) = tpi.record(ti) else { continue };
-            if !matches!(kind(rec), LF_CLASS | LF_STRUCTURE | LF_UNION | LF_ENUM | LF_INTERFACE) {
+            if !matches!(
+                kind(rec),
+                LF_CLASS | LF_STRUCTURE | LF_UNION | LF_ENUM | LF_INTERFACE
+            ) {
                 continue;
             }
-            if let Node::Udt { name, forward: false, .. } | Node::Enum { name, forward: false, .. } = tpi.node(ti) {
+            if let Node::Udt {
+                name,
+                forward: false,
+                ..
+            }
+            | Node::Enum {
+                name,
+                forward: false,
+                ..
+            } = tpi.node(ti)
+            {
                 // The first definition wins; duplicates from different object files are identical.
-                names.entry(name).or_insert(ti);
+                names.push(name.as_bytes(), ti);
             }
         }
-        tpi.names = names;
+        tpi.names = names.finish();
         Ok(tpi)
     }
 
     /// A PDB without a type stream.
     pub fn empty() -> Tpi {
-        Tpi { data: Vec::new(), first: 0x1000, offsets: Vec::new(), names: HashMap::new() }
+        Tpi {
+            data: Vec::new(),
+            first: 0x1000,
+            offsets: Vec::new(),
+            names: NameIndex::default(),
+        }
     }
 
     /// Number of type records.
@@ -88,13 +118,16 @@ impl Tpi {
 
     /// The index defining `name` (a complete struct, union or enum).
     pub fn by_name(&self, name: &str) -> Option<u32> {
-        self.names.get(name).copied()
+        self.names.get(name)
     }
 
     /// The record of `ti`, starting with its leaf kind.
     fn record(&self, ti: u32) -> Option<&[u8]> {
         let pos = *self.offsets.get(ti.checked_sub(self.first)? as usize)? as usize;
-        let len = usize::from(u16::from_le_bytes([*self.data.get(pos)?, *self.data.get(pos + 1)?]));
+        let len = usize::from(u16::from_le_bytes([
+            *self.data.get(pos)?,
+            *self.data.get(pos + 1)?,
+        ]));
         self.data.get(pos + 2..pos + 2 + len)
     }
 
@@ -104,9 +137,16 @@ impl Tpi {
             return primitive(ti);
         }
         let Some(rec) = self.record(ti) else {
-            return Node::Other { what: format!("type index {ti:#x} is outside the type stream") };
+            return Node::Other {
+                what: format!("type index {ti:#x} is outside the type stream"),
+            };
         };
-        decode(rec).unwrap_or_else(|| Node::Other { what: format!("type record {ti:#x} (kind {:#06x}) cannot be read", kind(rec)) })
+        decode(rec).unwrap_or_else(|| Node::Other {
+            what: format!(
+                "type record {ti:#x} (kind {:#06x}) cannot be read",
+                kind(rec)
+            ),
+        })
     }
 
     /// The members of a struct or union from its field list chain, and why the list may be
@@ -121,7 +161,10 @@ impl Tpi {
             }
             seen.push(ti);
             let Some(rec) = self.record(ti) else {
-                return (out, Some(format!("field list {ti:#x} is outside the type stream")));
+                return (
+                    out,
+                    Some(format!("field list {ti:#x} is outside the type stream")),
+                );
             };
             match fieldlist::parse(rec) {
                 Ok((members, cont)) => {
@@ -164,7 +207,13 @@ fn decode(rec: &[u8]) -> Option<Node> {
                 _ => UdtKind::Struct,
             };
             let forward = prop & PROP_FWDREF != 0;
-            Node::Udt { kind, name: c.name()?, size, forward, fields: (fields != 0 && !forward).then_some(fields) }
+            Node::Udt {
+                kind,
+                name: c.name()?,
+                size,
+                forward,
+                fields: (fields != 0 && !forward).then_some(fields),
+            }
         }
         // lfUnion: count, property, field, size (numeric), name.
         LF_UNION => {
@@ -173,7 +222,13 @@ fn decode(rec: &[u8]) -> Option<Node> {
             let fields = c.u32()?;
             let size = c.numeric()?;
             let forward = prop & PROP_FWDREF != 0;
-            Node::Udt { kind: UdtKind::Union, name: c.name()?, size, forward, fields: (fields != 0 && !forward).then_some(fields) }
+            Node::Udt {
+                kind: UdtKind::Union,
+                name: c.name()?,
+                size,
+                forward,
+                fields: (fields != 0 && !forward).then_some(fields),
+            }
         }
         // lfEnum: count, property, underlying type, field, name.
         LF_ENUM => {
@@ -181,7 +236,11 @@ fn decode(rec: &[u8]) -> Option<Node> {
             let prop = c.u16()?;
             let underlying = c.u32()?;
             c.u32()?;
-            Node::Enum { name: c.name()?, underlying, forward: prop & PROP_FWDREF != 0 }
+            Node::Enum {
+                name: c.name()?,
+                underlying,
+                forward: prop & PROP_FWDREF != 0,
+            }
         }
         // lfPointer: referent, attributes (size in bits 13..18, else implied by the kind in 0..4).
         LF_POINTER => {
@@ -195,29 +254,44 @@ fn decode(rec: &[u8]) -> Option<Node> {
                 },
                 n => n,
             };
-            Node::Pointer { size: u64::from(size), target }
+            Node::Pointer {
+                size: u64::from(size),
+                target,
+            }
         }
         LF_MODIFIER => Node::Modifier { target: c.u32()? },
         // lfArray: element type, index type, size in bytes (numeric), name.
         LF_ARRAY => {
             let elem = c.u32()?;
             c.u32()?;
-            Node::Array { elem, size: c.numeric()? }
+            Node::Array {
+                elem,
+                size: c.numeric()?,
+            }
         }
         LF_STRIDED_ARRAY => {
             let elem = c.u32()?;
             c.u32()?;
             c.u32()?;
-            Node::Array { elem, size: c.numeric()? }
+            Node::Array {
+                elem,
+                size: c.numeric()?,
+            }
         }
         // lfBitfield: underlying type, length, position.
         LF_BITFIELD => {
             let underlying = c.u32()?;
             let length = c.u8()?;
-            Node::Bitfield { underlying, position: c.u8()?, length }
+            Node::Bitfield {
+                underlying,
+                position: c.u8()?,
+                length,
+            }
         }
         LF_PROCEDURE | LF_MFUNCTION => Node::Procedure,
-        other => Node::Other { what: format!("type record kind {other:#06x}") },
+        other => Node::Other {
+            what: format!("type record kind {other:#06x}"),
+        },
     })
 }
 
@@ -227,14 +301,17 @@ fn primitive(ti: u32) -> Node {
     let mode = (ti >> 8) & 0xf;
     if mode != 0 {
         let size = match mode {
-            1 => 2,         // near 16
-            2..=4 => 4,     // far 16, huge 16, near 32
-            5 => 6,         // far 32
-            6 => 8,         // near 64
-            7 => 16,        // near 128
+            1 => 2,     // near 16
+            2..=4 => 4, // far 16, huge 16, near 32
+            5 => 6,     // far 32
+            6 => 8,     // near 64
+            7 => 16,    // near 128
             _ => 0,
         };
-        return Node::Primitive { name: "pointer", size };
+        return Node::Primitive {
+            name: "pointer",
+            size,
+        };
     }
     let (name, size) = match ti & 0xff {
         0x00 => ("<no type>", 0),

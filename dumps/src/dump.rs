@@ -5,7 +5,9 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Advice, Mmap};
+#[cfg(unix)]
+use memmap2::Advice;
+use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 use crate::gxa::{Gpa, Pfn, PAGE_SIZE};
@@ -76,7 +78,9 @@ impl Dump {
             // reader, we assume nobody truncates or rewrites the dump while it is open (a truncation
             // would raise SIGBUS on access).
             let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-            // Advice is a hint; failing to give it only costs speed.
+            // Advice is a hint; failing to give it only costs speed. madvise is Unix-only; the
+            // extension DLL reads through the debugger, not a mapping.
+            #[cfg(unix)]
             let _ = map.advise(Advice::Random);
             Backing::Map(map)
         };

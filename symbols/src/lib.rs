@@ -12,6 +12,8 @@
 //!   read lazily from one PDB file.
 //! - [`cache`]: [`SymbolCache`], one parsed [`Pdb`] per (GUID, age) shared by every dump of a
 //!   triage run.
+//! - [`layouts`]: built-in per-build layouts for what public PDBs do not carry (tcpip.sys and
+//!   afd.sys private structures); see docs/LAYOUTS.md.
 //!
 //! Nothing here touches the network: symbol servers named in a symbol path are only quoted back to
 //! the user in the instructions of a [`MissingPdb`].

@@ -58,7 +58,10 @@ impl SymbolPath {
     /// The path the debuggers would use from the environment: `_NT_ALT_SYMBOL_PATH` (searched
     /// first, as DbgHelp does) then `_NT_SYMBOL_PATH`; `None` when both are unset or blank.
     pub fn from_env() -> Option<SymbolPath> {
-        Self::from_vars(std::env::var(ALT_ENV_VAR).ok().as_deref(), std::env::var(ENV_VAR).ok().as_deref())
+        Self::from_vars(
+            std::env::var(ALT_ENV_VAR).ok().as_deref(),
+            std::env::var(ENV_VAR).ok().as_deref(),
+        )
     }
 
     /// [`from_env`](Self::from_env) with the two variables' values given.

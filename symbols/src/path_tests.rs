@@ -115,9 +115,17 @@ fn backslashes_become_separators_off_windows() {
 #[test]
 fn environment_alt_path_comes_first_and_blank_is_none() {
     let p = SymbolPath::from_vars(Some("srv*A"), Some("B")).unwrap();
-    assert_eq!(p.local_dirs(), vec![("A".to_string(), true), ("B".to_string(), false)]);
+    assert_eq!(
+        p.local_dirs(),
+        vec![("A".to_string(), true), ("B".to_string(), false)]
+    );
     assert_eq!(p.text(), "srv*A;B");
     assert_eq!(SymbolPath::from_vars(None, Some(" ; ")), None);
     assert_eq!(SymbolPath::from_vars(None, None), None);
-    assert_eq!(SymbolPath::from_vars(None, Some("C:\\s")).unwrap().elements(), &[Dir("C:\\s".into())]);
+    assert_eq!(
+        SymbolPath::from_vars(None, Some("C:\\s"))
+            .unwrap()
+            .elements(),
+        &[Dir("C:\\s".into())]
+    );
 }

@@ -167,18 +167,26 @@ pub(crate) struct Section {
 
 impl ModuleIdentity {
     /// Reads the identity of an image mapped in memory. `image_size` is what the loader recorded
-    /// (`KLDR_DATA_TABLE_ENTRY.SizeOfImage`); it bounds every read. Fails only when the headers
-    /// themselves are unreadable or not PE; the RSDS record and the file version each fail on
-    /// their own inside the result.
+    /// (`KLDR_DATA_TABLE_ENTRY.SizeOfImage`); it bounds every read. 0 means unknown: the headers'
+    /// own `SizeOfImage` bounds the reads after them. Fails only when the headers themselves are
+    /// unreadable or not PE; the RSDS record and the file version each fail on their own inside
+    /// the result.
     pub fn from_reader<R: ImageReader + ?Sized>(
         reader: &R,
         image_size: u32,
     ) -> Result<ModuleIdentity, IdentityError> {
-        let img = Bounded {
+        let mut img = Bounded {
             reader,
-            size: image_size,
+            size: if image_size == 0 {
+                u32::MAX
+            } else {
+                image_size
+            },
         };
         let h = parse_headers(&img)?;
+        if image_size == 0 {
+            img.size = h.size_of_image;
+        }
         let pdb = read_codeview(&img, &h);
         let file_version = match h.dirs.get(DIR_RESOURCE).copied() {
             Some((rva, size)) if rva != 0 && size != 0 => resource::file_version(&img, rva, size),
@@ -492,7 +500,12 @@ fn parse_rsds<R: ImageReader + ?Sized>(
     rva: u32,
     size: usize,
 ) -> Result<PdbId, IdentityError> {
-    let rec = img.exact("CodeView record", rva, size)?;
+    // SizeOfData may be padded past the name; when the page after the record is missing, the
+    // bytes up to the name's NUL are enough.
+    let rec = img.exact("CodeView record", rva, 24)?;
+    let room = img.size.saturating_sub(rva + 24) as usize;
+    let mut tail = vec![0u8; (size - 24).min(room)];
+    let got = img.reader.read(rva + 24, &mut tail).min(tail.len());
     if &rec[0..4] != b"RSDS" {
         let sig = String::from_utf8_lossy(&rec[0..4]).into_owned();
         return Err(IdentityError::Malformed {
@@ -503,14 +516,24 @@ fn parse_rsds<R: ImageReader + ?Sized>(
     let mut guid = [0u8; 16];
     guid.copy_from_slice(&rec[4..20]);
     let age = u32_at(&rec, 20);
-    let path_bytes = &rec[24..];
-    let end = path_bytes
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or_else(|| IdentityError::Malformed {
-            what: "CodeView record",
-            detail: "the PDB name is not NUL-terminated".into(),
-        })?;
+    let path_bytes = &tail[..got];
+    let end = match path_bytes.iter().position(|&b| b == 0) {
+        Some(end) => end,
+        None if got < tail.len() => {
+            return Err(IdentityError::Unreadable {
+                what: "PDB name in the CodeView record",
+                rva: rva + 24,
+                len: tail.len(),
+                got,
+            })
+        }
+        None => {
+            return Err(IdentityError::Malformed {
+                what: "CodeView record",
+                detail: "the PDB name is not NUL-terminated".into(),
+            })
+        }
+    };
     let full = String::from_utf8_lossy(&path_bytes[..end]).into_owned();
     // Linkers without /pdbaltpath embed the build machine's full path; stores key on the bare name.
     let name = full.rsplit(['\\', '/']).next().unwrap_or("").to_string();

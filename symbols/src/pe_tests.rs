@@ -296,3 +296,51 @@ fn reads_beyond_the_recorded_image_size_are_refused() {
         id.file_version
     );
 }
+
+#[test]
+fn an_rsds_record_at_a_page_end_survives_a_missing_next_page() {
+    let dir = &fixture_dirs()[0];
+    let (file, m) = &modules(dir)[0];
+    let bytes = std::fs::read(file).unwrap();
+    let mut img = mapped(&bytes);
+    let g = goblin::pe::PE::parse(&bytes).unwrap();
+    let entry = g
+        .header
+        .optional_header
+        .unwrap()
+        .data_directories
+        .get_debug_table()
+        .unwrap()
+        .virtual_address as usize;
+    let cv = g.debug_data.unwrap().find_type(2).unwrap();
+    let (from, len) = (cv.address_of_raw_data as usize, cv.size_of_data as usize);
+    // Move the record to the last bytes of its page and pad SizeOfData into the next page, which
+    // is then missing, as when .rdata's last page is present and the following one is not.
+    let page_end = (from & !0xfff) + 0x1000;
+    let at = page_end - len;
+    let rec = img[from..from + len].to_vec();
+    img[at..page_end].copy_from_slice(&rec);
+    let cv_entry = (0..4)
+        .map(|i| entry + 28 * i)
+        .find(|&e| u32_at(&img, e + 12) == 2)
+        .unwrap();
+    img[cv_entry + 16..cv_entry + 20].copy_from_slice(&((len + 0x80) as u32).to_le_bytes());
+    img[cv_entry + 20..cv_entry + 24].copy_from_slice(&(at as u32).to_le_bytes());
+    let size = img.len() as u32;
+    let id = ModuleIdentity::from_reader(&with_holes(&img, &[page_end as u32]), size).unwrap();
+    assert_eq!(id.pdb.as_ref().unwrap().guid_braced(), guid_braced(m));
+    // With the NUL itself on the missing page, the name is reported unreadable, not guessed.
+    img[page_end - 1] = b'x';
+    let id = ModuleIdentity::from_reader(&with_holes(&img, &[page_end as u32]), size).unwrap();
+    assert!(
+        matches!(
+            id.pdb,
+            Err(IdentityError::Unreadable {
+                what: "PDB name in the CodeView record",
+                ..
+            })
+        ),
+        "{:?}",
+        id.pdb
+    );
+}

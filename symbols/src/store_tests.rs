@@ -10,7 +10,7 @@ fn shapes_id() -> PdbId {
     PdbId {
         name: "shapes.pdb".into(),
         guid: [
-            0xB3, 0x8F, 0x62, 0x8B, 0x94, 0x81, 0x3B, 0x25, 0x4C, 0x4C, 0x44, 0x20, 0x50, 0x44,
+            0x9E, 0x15, 0xA6, 0x1C, 0xB2, 0xF8, 0xA2, 0x01, 0x4C, 0x4C, 0x44, 0x20, 0x50, 0x44,
             0x42, 0x2E,
         ],
         age: 1,
@@ -46,17 +46,17 @@ impl Drop for TempDir {
 #[test]
 fn store_key_is_uppercase_guid_then_hex_age() {
     let mut id = shapes_id();
-    assert_eq!(id.guid_hex(), "8B628FB38194253B4C4C44205044422E");
-    assert_eq!(id.store_key(), "8B628FB38194253B4C4C44205044422E1");
+    assert_eq!(id.guid_hex(), "1CA6159EF8B201A24C4C44205044422E");
+    assert_eq!(id.store_key(), "1CA6159EF8B201A24C4C44205044422E1");
     id.age = 0x1f;
-    assert_eq!(id.store_key(), "8B628FB38194253B4C4C44205044422E1F");
-    assert_eq!(id.guid_braced(), "{8B628FB3-8194-253B-4C4C-44205044422E}");
+    assert_eq!(id.store_key(), "1CA6159EF8B201A24C4C44205044422E1F");
+    assert_eq!(id.guid_braced(), "{1CA6159E-F8B2-01A2-4C4C-44205044422E}");
 }
 
 #[test]
 fn two_tier_store() {
     let t = TempDir::new("two-tier");
-    let want = t.put("shapes.pdb/8B628FB38194253B4C4C44205044422E1/shapes.pdb");
+    let want = t.put("shapes.pdb/1CA6159EF8B201A24C4C44205044422E1/shapes.pdb");
     assert_eq!(
         t.spath("srv*DIR*https://x")
             .find_pdb(&shapes_id(), "shapes.sys")
@@ -80,7 +80,7 @@ fn two_tier_store() {
 fn index2_store() {
     let t = TempDir::new("index2");
     fs::write(t.0.join("index2.txt"), "").unwrap();
-    let want = t.put("sh/shapes.pdb/8B628FB38194253B4C4C44205044422E1/shapes.pdb");
+    let want = t.put("sh/shapes.pdb/1CA6159EF8B201A24C4C44205044422E1/shapes.pdb");
     assert_eq!(
         t.spath("srv*DIR")
             .find_pdb(&shapes_id(), "shapes.sys")
@@ -92,7 +92,7 @@ fn index2_store() {
 #[test]
 fn store_lookup_tolerates_case_differences() {
     let t = TempDir::new("case");
-    let want = t.put("shapes.pdb/8b628fb38194253b4c4c44205044422e1/shapes.pdb");
+    let want = t.put("shapes.pdb/1ca6159ef8b201a24c4c44205044422e1/shapes.pdb");
     assert_eq!(
         t.spath("srv*DIR")
             .find_pdb(&shapes_id(), "shapes.sys")
@@ -104,8 +104,8 @@ fn store_lookup_tolerates_case_differences() {
 #[test]
 fn wrong_guid_or_age_in_a_store_is_not_a_match() {
     let t = TempDir::new("wrong-key");
-    t.put("shapes.pdb/8B628FB38194253B4C4C44205044422F1/shapes.pdb");
-    t.put("shapes.pdb/8B628FB38194253B4C4C44205044422E2/shapes.pdb");
+    t.put("shapes.pdb/1CA6159EF8B201A24C4C44205044422F1/shapes.pdb");
+    t.put("shapes.pdb/1CA6159EF8B201A24C4C44205044422E2/shapes.pdb");
     let e = t
         .spath("srv*DIR")
         .find_pdb(&shapes_id(), "shapes.sys")
@@ -113,7 +113,7 @@ fn wrong_guid_or_age_in_a_store_is_not_a_match() {
     assert_eq!(e.looked.len(), 1);
     assert!(e.looked[0]
         .path
-        .ends_with("shapes.pdb/8B628FB38194253B4C4C44205044422E1/shapes.pdb"));
+        .ends_with("shapes.pdb/1CA6159EF8B201A24C4C44205044422E1/shapes.pdb"));
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn flat_directory_only_with_matching_identity() {
 fn file_ptr_redirection_and_compressed_files() {
     let t = TempDir::new("ptr");
     let real = t.put("elsewhere/shapes.pdb");
-    let keydir = t.0.join("shapes.pdb/8B628FB38194253B4C4C44205044422E1");
+    let keydir = t.0.join("shapes.pdb/1CA6159EF8B201A24C4C44205044422E1");
     fs::create_dir_all(&keydir).unwrap();
     fs::write(keydir.join("file.ptr"), format!("PATH:{}", real.display())).unwrap();
     assert_eq!(
@@ -210,5 +210,5 @@ fn missing_pdb_with_an_empty_path_says_so_and_suggests_defaults() {
     let text = e.to_string();
     assert!(text.contains("The symbol path is empty"), "{text}");
     assert!(text.contains(r"symchk /r C:\Windows\System32\ntoskrnl.exe /s srv*C:\symbols*https://msdl.microsoft.com/download/symbols"), "{text}");
-    assert_eq!(e.url(), "https://msdl.microsoft.com/download/symbols/shapes.pdb/8B628FB38194253B4C4C44205044422E1/shapes.pdb");
+    assert_eq!(e.url(), "https://msdl.microsoft.com/download/symbols/shapes.pdb/1CA6159EF8B201A24C4C44205044422E1/shapes.pdb");
 }

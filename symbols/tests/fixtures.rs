@@ -129,3 +129,61 @@ fn a_pdb_of_another_build_is_refused_by_the_cache() {
     let e = SymbolCache::new().load(&nt_b_pdb, &nt_a).unwrap_err();
     assert!(matches!(e, PdbError::Mismatch { .. }), "{e}");
 }
+
+#[test]
+fn a_module_whose_pdb_is_nowhere_gets_the_full_instructions() {
+    let dir = &builds()[0];
+    let id = ModuleIdentity::from_file(&dir.join("tcpip.sys"))
+        .unwrap()
+        .pdb
+        .unwrap();
+    // An empty store: the search runs and fails; nothing is loaded or cached.
+    let empty = std::env::temp_dir().join(format!(
+        "portleak-symbols-empty-store-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&empty).unwrap();
+    let path = SymbolPath::parse(&format!(
+        "srv*{}*https://msdl.microsoft.com/download/symbols",
+        empty.display()
+    ));
+    let cache = SymbolCache::new();
+    let e = cache.find_and_load(&path, &id, "tcpip.sys").unwrap_err();
+    std::fs::remove_dir_all(&empty).ok();
+    let text = e.to_string();
+    assert!(
+        text.starts_with("no symbols for tcpip.sys: it needs tcpip.pdb with GUID "),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "https://msdl.microsoft.com/download/symbols/tcpip.pdb/{}/tcpip.pdb",
+            id.store_key()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(r"symchk /r C:\Windows\System32\drivers\tcpip.sys /s srv*"),
+        "{text}"
+    );
+    assert!(matches!(e, symbols::SymbolError::Missing(_)));
+    assert_eq!(cache.stats().loads, 0);
+    // Once the PDB is placed where the message says, the same call succeeds.
+    let store = std::env::temp_dir().join(format!(
+        "portleak-symbols-filled-store-{}",
+        std::process::id()
+    ));
+    let dest = store
+        .join("tcpip.pdb")
+        .join(id.store_key())
+        .join("tcpip.pdb");
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::copy(dir.join("tcpip.pdb"), &dest).unwrap();
+    let path = SymbolPath::parse(&format!(
+        "srv*{}*https://msdl.microsoft.com/download/symbols",
+        store.display()
+    ));
+    let pdb = cache.find_and_load(&path, &id, "tcpip.sys").unwrap();
+    assert_eq!(pdb.path(), dest.as_path());
+    std::fs::remove_dir_all(&store).ok();
+}

@@ -5,89 +5,6 @@
 
 use std::time::Instant;
 
-fn scenario(ram_gib: u64) -> String {
-    format!(
-        r#"
-name = "scale-100k"
-description = "64 GiB server with 100,000+ endpoints (bench)"
-seed = 100000
-
-[system]
-build = 19041
-uptime_secs = 864000
-system_time_unix = 1705000000
-processors = 16
-ram_mib = {ram}
-filler = true
-dump_type = 5
-partition_count = 16
-ipv4 = "10.9.0.5"
-
-[hash]
-tcb = 8192
-time_wait = 8192
-syn = 256
-
-[[process]]
-pid = 4
-image = "System"
-[[process]]
-pid = 700
-image = "svchost.exe"
-[[process]]
-pid = 2100
-image = "w3wp.exe"
-[[process]]
-pid = 2200
-image = "java.exe"
-
-[[tcp.listener]]
-pid = 4
-local = "0.0.0.0:445"
-[[tcp.listener]]
-pid = 2100
-local = "0.0.0.0:443"
-
-[[tcp.bulk]]
-count = 15000
-state = "BOUND"
-pid = 2200
-[[tcp.bulk]]
-count = 40000
-state = "TIME_WAIT"
-pid = 2200
-remote = "120.55.0.0/16:443"
-age_secs = "0-86400"
-[[tcp.bulk]]
-count = 35000
-state = "ESTABLISHED"
-pid = 2100
-remote = "198.51.0.0/16:1024-65535"
-local = "10.9.0.5"
-local_ports = "443"
-age_secs = "1-3600"
-[[tcp.bulk]]
-count = 2000
-state = "SYN_RCVD"
-pid = 2100
-remote = "203.0.0.0/16:1024-65535"
-local = "10.9.0.5"
-local_ports = "443"
-[[tcp.bulk]]
-count = 3000
-state = "CLOSE_WAIT"
-pid = 2200
-remote = "120.55.0.0/16:443"
-
-[[udp.bulk]]
-count = 5000
-pid = 700
-local_ports = "1024-40000"
-"#,
-        ram = ram_gib * 1024
-    )
-}
-
 fn main() {
     let ram_gib: u64 = std::env::var("SYNTH_SCALE_RAM_GIB")
         .ok()
@@ -96,7 +13,7 @@ fn main() {
     let out = std::env::var("SYNTH_SCALE_OUT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir().join("portleak-synth-scale"));
-    let s = synth::Scenario::from_toml(&scenario(ram_gib)).expect("bench scenario parses");
+    let s = synth::Scenario::from_toml(&synth::scenarios::scale(ram_gib)).expect("bench scenario parses");
     let _ = std::fs::remove_dir_all(&out);
     let t0 = Instant::now();
     let b = synth::build(&s, &out).expect("bench scenario builds");

@@ -220,10 +220,20 @@ impl Pdb {
     /// RVA of a public (`S_PUB32`) or global data (`S_GDATA32`/`S_LDATA32`) symbol, by exact name.
     pub fn symbol_rva(&self, name: &str) -> Result<u32, PdbError> {
         let syms = self.symbols()?;
-        syms.rvas.get(name).ok_or_else(|| PdbError::NoSymbol {
-            pdb: self.id.name.clone(),
-            name: name.to_string(),
-        })
+        // A C++ global at namespace scope is public only under its decorated name
+        // (`?Name@@3...`); accept that spelling when the plain one is absent.
+        let decorated = || {
+            (!name.is_empty() && !name.starts_with('?'))
+                .then(|| syms.rvas.first_with_prefix(&format!("?{name}@@")))
+                .flatten()
+        };
+        syms.rvas
+            .get(name)
+            .or_else(decorated)
+            .ok_or_else(|| PdbError::NoSymbol {
+                pdb: self.id.name.clone(),
+                name: name.to_string(),
+            })
     }
 
     /// Number of public and global symbol records with an RVA (a name listed both as public and

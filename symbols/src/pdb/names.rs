@@ -66,6 +66,19 @@ impl NameIndex {
             .map(|e| e.value)
     }
 
+    /// The value of the first entry (in push order) whose name starts with `prefix`; a linear scan,
+    /// meant for the rare fallback after [`get`](Self::get) missed.
+    pub fn first_with_prefix(&self, prefix: &str) -> Option<u32> {
+        self.entries
+            .iter()
+            .filter(|e| {
+                self.arena[e.start as usize..(e.start + e.len) as usize]
+                    .starts_with(prefix.as_bytes())
+            })
+            .min_by_key(|e| e.start)
+            .map(|e| e.value)
+    }
+
     /// Number of entries pushed (duplicates included).
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -89,6 +102,8 @@ mod tests {
         assert_eq!(ix.get(""), Some(7));
         assert_eq!(ix.get("PsActiveProcessHea"), None);
         assert_eq!(ix.len(), 4);
+        assert_eq!(ix.first_with_prefix("PsActive"), Some(0x3000));
+        assert_eq!(ix.first_with_prefix("Nope"), None);
     }
 
     #[test]

@@ -24,15 +24,19 @@ pub(crate) enum Node {
         size: u64,
     },
     /// `fields` is the first field list record; `None` for forward references.
+    /// `unique` is the decorated name (`.?AU_EPROCESS@@`) C++ compilers add; MSVC names every
+    /// anonymous type `<unnamed-tag>`, so forward references resolve by it when present.
     Udt {
         kind: UdtKind,
         name: String,
+        unique: Option<String>,
         size: u64,
         forward: bool,
         fields: Option<u32>,
     },
     Enum {
         name: String,
+        unique: Option<String>,
         underlying: u32,
         forward: bool,
     },

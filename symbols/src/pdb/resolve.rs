@@ -92,13 +92,15 @@ fn settle(t: &Types<'_>, mut ti: u32) -> (u32, Node) {
             Node::Udt {
                 forward: true,
                 name,
+                unique,
                 ..
             }
             | Node::Enum {
                 forward: true,
                 name,
+                unique,
                 ..
-            } => match t.tpi.by_name(name) {
+            } => match t.tpi.definition(name, unique.as_deref()) {
                 Some(def) if def != ti => def,
                 _ => break,
             },

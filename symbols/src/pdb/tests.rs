@@ -15,9 +15,9 @@ fn shapes() -> Pdb {
 #[test]
 fn identity_is_read_from_the_info_and_dbi_streams() {
     let pdb = shapes();
-    // llvm-readobj --coff-debug-directory shapes.sys: PDBGUID (B3 8F 62 8B 94 81 3B 25 4C 4C 44 20 50 44 42 2E), age 1.
+    // llvm-readobj --coff-debug-directory shapes.sys: PDBGUID (9E 15 A6 1C B2 F8 A2 01 4C 4C 44 20 50 44 42 2E), age 1.
     let want = [
-        0xB3, 0x8F, 0x62, 0x8B, 0x94, 0x81, 0x3B, 0x25, 0x4C, 0x4C, 0x44, 0x20, 0x50, 0x44, 0x42,
+        0x9E, 0x15, 0xA6, 0x1C, 0xB2, 0xF8, 0xA2, 0x01, 0x4C, 0x4C, 0x44, 0x20, 0x50, 0x44, 0x42,
         0x2E,
     ];
     assert_eq!(pdb.id().guid, want);
@@ -188,6 +188,9 @@ fn publics_and_globals_convert_to_rvas() {
     );
     assert_eq!(pdb.symbol_rva("ShapeProcess").unwrap(), 0x3000 + 20016);
     assert_eq!(pdb.symbol_rva("ShapeEntry").unwrap(), 0x1000 + 32);
+    // A C++ global: the public is decorated, the global record is not; both spellings resolve.
+    assert_eq!(pdb.symbol_rva("?CppCounter@@3KA").unwrap(), 0x3004);
+    assert_eq!(pdb.symbol_rva("CppCounter").unwrap(), 0x3004);
     let e = pdb.symbol_rva("NoSuchSymbol").unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -315,4 +318,11 @@ fn corrupt_pdbs_fail_with_errors_not_panics() {
         opened > 100,
         "only {opened} corrupt copies opened: the test exercises too little"
     );
+}
+
+#[test]
+fn pdbs_and_the_cache_are_shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Pdb>();
+    send_sync::<crate::SymbolCache>();
 }

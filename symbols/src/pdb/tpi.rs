@@ -29,6 +29,8 @@ const LF_INTERFACE: u16 = 0x1519;
 const LF_STRIDED_ARRAY: u16 = 0x1516;
 /// `CV_prop_t.fwdref`.
 const PROP_FWDREF: u16 = 0x0080;
+/// `CV_prop_t.hasuniquename`.
+const PROP_UNIQUE: u16 = 0x0200;
 /// Field-list continuations followed per struct (real lists continue a handful of times).
 const MAX_CONTINUATIONS: usize = 4096;
 
@@ -39,6 +41,7 @@ pub(crate) struct Tpi {
     first: u32,
     offsets: Vec<u32>,
     names: NameIndex,
+    uniques: NameIndex,
 }
 
 impl Tpi {
@@ -71,8 +74,9 @@ impl Tpi {
             first,
             offsets,
             names: NameIndex::default(),
+            uniques: NameIndex::default(),
         };
-        let mut names = NameIndex::default();
+        let (mut names, mut uniques) = (NameIndex::default(), NameIndex::default());
         for i in 0..tpi.offsets.len() as u32 {
             let ti = first + i;
             let Some(rec) = tpi.record(ti) else { continue };
@@ -84,20 +88,28 @@ impl Tpi {
             }
             if let Node::Udt {
                 name,
+                unique,
                 forward: false,
                 ..
             }
             | Node::Enum {
                 name,
+                unique,
                 forward: false,
                 ..
             } = tpi.node(ti)
             {
                 // The first definition wins; duplicates from different object files are identical.
-                names.push(name.as_bytes(), ti);
+                if !is_anonymous_name(&name) {
+                    names.push(name.as_bytes(), ti);
+                }
+                if let Some(u) = unique {
+                    uniques.push(u.as_bytes(), ti);
+                }
             }
         }
         tpi.names = names.finish();
+        tpi.uniques = uniques.finish();
         Ok(tpi)
     }
 
@@ -108,6 +120,7 @@ impl Tpi {
             first: 0x1000,
             offsets: Vec::new(),
             names: NameIndex::default(),
+            uniques: NameIndex::default(),
         }
     }
 
@@ -119,6 +132,16 @@ impl Tpi {
     /// The index defining `name` (a complete struct, union or enum).
     pub fn by_name(&self, name: &str) -> Option<u32> {
         self.names.get(name)
+    }
+
+    /// The definition a forward reference stands for: by decorated name when it has one, else by
+    /// name unless the name is an anonymous placeholder.
+    pub fn definition(&self, name: &str, unique: Option<&str>) -> Option<u32> {
+        match unique {
+            Some(u) => self.uniques.get(u),
+            None if is_anonymous_name(name) => None,
+            None => self.by_name(name),
+        }
     }
 
     /// The record of `ti`, starting with its leaf kind.
@@ -210,6 +233,7 @@ fn decode(rec: &[u8]) -> Option<Node> {
             Node::Udt {
                 kind,
                 name: c.name()?,
+                unique: unique_name(&mut c, prop),
                 size,
                 forward,
                 fields: (fields != 0 && !forward).then_some(fields),
@@ -225,6 +249,7 @@ fn decode(rec: &[u8]) -> Option<Node> {
             Node::Udt {
                 kind: UdtKind::Union,
                 name: c.name()?,
+                unique: unique_name(&mut c, prop),
                 size,
                 forward,
                 fields: (fields != 0 && !forward).then_some(fields),
@@ -238,6 +263,7 @@ fn decode(rec: &[u8]) -> Option<Node> {
             c.u32()?;
             Node::Enum {
                 name: c.name()?,
+                unique: unique_name(&mut c, prop),
                 underlying,
                 forward: prop & PROP_FWDREF != 0,
             }
@@ -293,6 +319,19 @@ fn decode(rec: &[u8]) -> Option<Node> {
             what: format!("type record kind {other:#06x}"),
         },
     })
+}
+
+/// The decorated name that follows the name when `CV_prop_t.hasuniquename` (0x200) is set.
+fn unique_name(c: &mut Leaf<'_>, prop: u16) -> Option<String> {
+    (prop & PROP_UNIQUE != 0).then(|| c.name()).flatten()
+}
+
+/// Names compilers give anonymous types; they identify nothing, so nothing resolves by them.
+pub(crate) fn is_anonymous_name(name: &str) -> bool {
+    name.is_empty()
+        || name.contains("<unnamed-tag>")
+        || name.contains("<anonymous-tag>")
+        || name.contains("__unnamed")
 }
 
 /// Primitive type indexes (cvinfo.h "special types"): the low byte is the type, bits 8..11 the
@@ -351,4 +390,124 @@ fn primitive(ti: u32) -> Node {
         _ => ("<unknown primitive>", 0),
     };
     Node::Primitive { name, size }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdb::resolve::{walk, Types};
+
+    const LF_FIELDLIST: u16 = 0x1203;
+    const LF_MEMBER: u16 = 0x150d;
+
+    fn cstr(v: &mut Vec<u8>, s: &str) {
+        v.extend_from_slice(s.as_bytes());
+        v.push(0);
+    }
+
+    fn fieldlist(members: &[(&str, u32, u16)]) -> Vec<u8> {
+        let mut v = LF_FIELDLIST.to_le_bytes().to_vec();
+        for (name, ty, off) in members {
+            v.extend_from_slice(&LF_MEMBER.to_le_bytes());
+            v.extend_from_slice(&3u16.to_le_bytes());
+            v.extend_from_slice(&ty.to_le_bytes());
+            v.extend_from_slice(&off.to_le_bytes());
+            cstr(&mut v, name);
+        }
+        v
+    }
+
+    fn structure(
+        name: &str,
+        unique: Option<&str>,
+        fields: u32,
+        size: u16,
+        forward: bool,
+    ) -> Vec<u8> {
+        let mut prop = if forward { PROP_FWDREF } else { 0 };
+        if unique.is_some() {
+            prop |= PROP_UNIQUE;
+        }
+        let mut v = LF_STRUCTURE.to_le_bytes().to_vec();
+        v.extend_from_slice(&0u16.to_le_bytes());
+        v.extend_from_slice(&prop.to_le_bytes());
+        v.extend_from_slice(&fields.to_le_bytes());
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&size.to_le_bytes());
+        cstr(&mut v, name);
+        if let Some(u) = unique {
+            cstr(&mut v, u);
+        }
+        v
+    }
+
+    /// A TPI stream: the 56-byte header (version, header size, first and end index, ...), then
+    /// each record behind its 16-bit length.
+    fn stream(records: &[Vec<u8>]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [20040203u32, 56, 0x1000, 0x1000 + records.len() as u32] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.resize(56, 0);
+        for r in records {
+            v.extend_from_slice(&(r.len() as u16).to_le_bytes());
+            v.extend_from_slice(r);
+        }
+        v
+    }
+
+    #[test]
+    fn anonymous_types_resolve_by_unique_name_not_by_their_shared_name() {
+        // MSVC names every anonymous type `<unnamed-tag>`; two of them here, forward-referenced,
+        // defined in the opposite order. Resolving by name would send both to the first.
+        let tpi = Tpi::index(stream(&[
+            fieldlist(&[("A", 0x22, 0), ("B", 0x22, 4)]), // 0x1000
+            structure("<unnamed-tag>", Some(".?AU<a>@@"), 0, 0, true), // 0x1001
+            structure("<unnamed-tag>", Some(".?AU<b>@@"), 0, 0, true), // 0x1002
+            fieldlist(&[("X", 0x23, 0)]),                 // 0x1003
+            structure("<unnamed-tag>", Some(".?AU<b>@@"), 0x1003, 8, false), // 0x1004
+            structure("<unnamed-tag>", Some(".?AU<a>@@"), 0x1000, 8, false), // 0x1005
+            fieldlist(&[("First", 0x1001, 0), ("Second", 0x1002, 8)]), // 0x1006
+            structure("_OUTER", None, 0x1006, 16, false), // 0x1007
+        ]))
+        .unwrap();
+        assert_eq!(tpi.len(), 8);
+        assert_eq!(tpi.by_name("_OUTER"), Some(0x1007));
+        assert_eq!(tpi.by_name("<unnamed-tag>"), None);
+        let t = Types {
+            tpi: &tpi,
+            typedefs: None,
+        };
+        assert_eq!(walk(&t, 0x1007, "_OUTER", "First.B").unwrap().offset, 4);
+        assert_eq!(walk(&t, 0x1007, "_OUTER", "Second.X").unwrap().offset, 8);
+        assert!(walk(&t, 0x1007, "_OUTER", "Second.B").is_err());
+    }
+
+    #[test]
+    fn truncated_or_inverted_streams_are_errors_and_bad_records_are_other() {
+        assert!(Tpi::index(vec![0; 10]).is_err());
+        let mut inverted = stream(&[]);
+        inverted[12..16].copy_from_slice(&0x0fffu32.to_le_bytes());
+        assert!(Tpi::index(inverted).is_err());
+        // A record cut short decodes as Other instead of being misread.
+        let mut cut = structure("_S", None, 0, 8, false);
+        cut.truncate(8);
+        let tpi = Tpi::index(stream(&[cut])).unwrap();
+        assert!(matches!(tpi.node(0x1000), Node::Other { .. }));
+        assert!(matches!(tpi.node(0x2000), Node::Other { .. }));
+        assert_eq!(
+            tpi.node(0x0022),
+            Node::Primitive {
+                name: "unsigned long",
+                size: 4
+            }
+        );
+        assert_eq!(
+            tpi.node(0x0622),
+            Node::Primitive {
+                name: "pointer",
+                size: 8
+            }
+        );
+    }
 }

@@ -63,7 +63,11 @@ impl Target for Counting<'_> {
 fn vm_hwm_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -79,7 +83,10 @@ fn child(dump: &Path, symbols: &Path, runs: usize) {
         let d = dumps::Dump::open(dump).expect("dump opens");
         let t = OfflineTarget::new(&d, sym.clone(), cache.clone());
         let a = if i == 0 {
-            let c = Counting { inner: &t, pages: RefCell::new(HashSet::new()) };
+            let c = Counting {
+                inner: &t,
+                pages: RefCell::new(HashSet::new()),
+            };
             let a = analyze(&c, &Options::default());
             touched = c.pages.borrow().len();
             a
@@ -111,12 +118,21 @@ fn main() {
     let root = std::env::temp_dir().join(format!("portleak-bench-report-{}", std::process::id()));
     for ram_gib in [64u64, 8] {
         let dir = root.join(format!("{ram_gib}g"));
-        let s = synth::Scenario::from_toml(&synth::scenarios::scale(ram_gib)).expect("scale scenario");
+        let s =
+            synth::Scenario::from_toml(&synth::scenarios::scale(ram_gib)).expect("scale scenario");
         let t0 = Instant::now();
         let b = synth::build(&s, &dir).expect("scale dump builds");
-        println!("{ram_gib} GiB RAM: dump {} bytes logical, built in {:.2} s", b.dump_size, t0.elapsed().as_secs_f64());
+        println!(
+            "{ram_gib} GiB RAM: dump {} bytes logical, built in {:.2} s",
+            b.dump_size,
+            t0.elapsed().as_secs_f64()
+        );
         let out = Command::new(std::env::current_exe().expect("own path"))
-            .args(["--child", b.dump.to_str().unwrap(), b.symbols_dir.to_str().unwrap()])
+            .args([
+                "--child",
+                b.dump.to_str().unwrap(),
+                b.symbols_dir.to_str().unwrap(),
+            ])
             .output()
             .expect("child runs");
         print!("  {}", String::from_utf8_lossy(&out.stdout));

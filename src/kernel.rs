@@ -184,7 +184,10 @@ impl Processes {
                     h
                 }
                 None => {
-                    diag.warn("no-process-list", format!("cannot find the process list: {e}"));
+                    diag.warn(
+                        "no-process-list",
+                        format!("cannot find the process list: {e}"),
+                    );
                     return me;
                 }
             },

@@ -281,7 +281,8 @@ impl Target for OfflineTarget<'_> {
     }
 
     fn process_list_head(&self) -> Option<u64> {
-        Some(self.dump.header().ps_active_process_head).filter(|&h| crate::walk::is_kernel_ptr(h, 8))
+        Some(self.dump.header().ps_active_process_head)
+            .filter(|&h| crate::walk::is_kernel_ptr(h, 8))
     }
 
     fn describe(&self) -> String {

@@ -5,8 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn portleak(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_portleak")).args(args).output().expect("run portleak");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_portleak"))
+        .args(args)
+        .output()
+        .expect("run portleak");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn build(name: &str, dir: &Path) -> synth::Built {
@@ -28,17 +35,49 @@ fn report_and_filtered_endpoints() {
     let sym = format!("srv*{}", b.symbols_dir.display());
     let (ok, out, err) = portleak(&["report", dump, "--symbols", &sym]);
     assert!(ok, "{err}");
-    assert!(out.contains("VERDICT: HEALTHY") && out.contains("node.exe"), "{out}");
+    assert!(
+        out.contains("VERDICT: HEALTHY") && out.contains("node.exe"),
+        "{out}"
+    );
 
-    let want = b.truth_data.endpoints.iter().filter(|e| e.state.as_deref() == Some("CLOSE_WAIT")).count();
-    let (ok, csv, err) = portleak(&["endpoints", dump, "--symbols", &sym, "--state", "close_wait", "--csv"]);
+    let want = b
+        .truth_data
+        .endpoints
+        .iter()
+        .filter(|e| e.state.as_deref() == Some("CLOSE_WAIT"))
+        .count();
+    let (ok, csv, err) = portleak(&[
+        "endpoints",
+        dump,
+        "--symbols",
+        &sym,
+        "--state",
+        "close_wait",
+        "--csv",
+    ]);
     assert!(ok, "{err}");
-    assert_eq!(csv.lines().count() - 1, want, "CSV rows (minus header) = CLOSE_WAIT endpoints placed");
+    assert_eq!(
+        csv.lines().count() - 1,
+        want,
+        "CSV rows (minus header) = CLOSE_WAIT endpoints placed"
+    );
     assert!(csv.lines().skip(1).all(|l| l.contains(",CLOSE_WAIT,")));
 
-    let (ok, text, _) = portleak(&["endpoints", dump, "--symbols", &sym, "--process", "node", "--proto", "tcp"]);
+    let (ok, text, _) = portleak(&[
+        "endpoints",
+        dump,
+        "--symbols",
+        &sym,
+        "--process",
+        "node",
+        "--proto",
+        "tcp",
+    ]);
     assert!(ok);
-    assert!(text.lines().filter(|l| l.contains("TCP")).all(|l| l.contains("node.exe")));
+    assert!(text
+        .lines()
+        .filter(|l| l.contains("TCP"))
+        .all(|l| l.contains("node.exe")));
 
     let (ok, _, err) = portleak(&["endpoints", dump, "--state", "NOPE"]);
     assert!(!ok && err.contains("is not a TCP state"), "{err}");
@@ -51,13 +90,31 @@ fn triage_shares_parsed_pdbs_across_dumps() {
     let one = build("e-win11-healthy", &dir.join("one"));
     let two = build("e-win11-healthy", &dir.join("two"));
     std::fs::write(dir.join("junk.dmp"), b"not a dump at all").unwrap();
-    let sym = format!("srv*{};srv*{}", one.symbols_dir.display(), two.symbols_dir.display());
-    let (ok, out, err) = portleak(&["triage", dir.to_str().unwrap(), "--symbols", &sym, "--json", "--jobs", "2"]);
+    let sym = format!(
+        "srv*{};srv*{}",
+        one.symbols_dir.display(),
+        two.symbols_dir.display()
+    );
+    let (ok, out, err) = portleak(&[
+        "triage",
+        dir.to_str().unwrap(),
+        "--symbols",
+        &sym,
+        "--json",
+        "--jobs",
+        "2",
+    ]);
     assert!(ok, "{err}");
-    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows.iter().filter(|r| r["verdict"] == "HEALTHY").count(), 2);
-    let junk = rows.iter().find(|r| r["dump"].as_str().unwrap().ends_with("junk.dmp")).unwrap();
+    let junk = rows
+        .iter()
+        .find(|r| r["dump"].as_str().unwrap().ends_with("junk.dmp"))
+        .unwrap();
     assert_eq!(junk["ok"], false);
     assert!(junk["error"].as_str().unwrap().len() > 10);
     // Two dumps of one build: ntkrnlmp, tcpip and afd PDBs are parsed once each.

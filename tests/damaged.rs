@@ -52,13 +52,23 @@ fn cyclic_hash_bucket_is_cut_and_reported() {
     // returns to the bucket head). Find a pair linked to each other through the dump itself.
     let d = dumps::Dump::open(&built.dump).unwrap();
     let r = dumps::Reader::new(&d);
-    let tcbs: Vec<u64> = truth.endpoints.iter().filter(|e| e.pool_tag == "TcpE").map(|e| e.va).collect();
-    let link_off = symbols::layouts::tcpip(truth.build, None).unwrap().tcb.hash_link.preferred() as u64;
+    let tcbs: Vec<u64> = truth
+        .endpoints
+        .iter()
+        .filter(|e| e.pool_tag == "TcpE")
+        .map(|e| e.va)
+        .collect();
+    let link_off = symbols::layouts::tcpip(truth.build, None)
+        .unwrap()
+        .tcb
+        .hash_link
+        .preferred() as u64;
     let (a, b) = tcbs
         .iter()
         .find_map(|&a| {
             let next = r.read_u64(dumps::Gva(a + link_off)).ok()?;
-            tcbs.contains(&(next - link_off)).then_some((a + link_off, next))
+            tcbs.contains(&(next - link_off))
+                .then_some((a + link_off, next))
         })
         .expect("two TCBs chained in one bucket");
     drop(d);
@@ -69,7 +79,10 @@ fn cyclic_hash_bucket_is_cut_and_reported() {
     // root of the walk), and nothing is counted twice.
     let placed: std::collections::HashSet<u64> = truth.endpoints.iter().map(|e| e.va).collect();
     assert!(an.endpoints.iter().all(|e| placed.contains(&e.object)));
-    assert!(an.endpoints.len() > truth.endpoints.len() / 2, "a cut bucket costs only its own entries");
+    assert!(
+        an.endpoints.len() > truth.endpoints.len() / 2,
+        "a cut bucket costs only its own entries"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -78,7 +91,11 @@ fn looping_process_list_is_cut() {
     let (built, dir) = build("b-2019-bound-leak", "proc");
     let truth = &built.truth_data;
     // The third process's ActiveProcessLinks.Flink points back at the second's.
-    let links = symbols::layouts::nt(truth.build).unwrap().eprocess.active_process_links.preferred() as u64;
+    let links = symbols::layouts::nt(truth.build)
+        .unwrap()
+        .eprocess
+        .active_process_links
+        .preferred() as u64;
     let p2 = truth.processes[1].eprocess + links;
     let p3 = truth.processes[2].eprocess + links;
     patch_u64(&built.dump, p3, p2);
@@ -95,7 +112,11 @@ fn garbage_partition_table_pointer_still_reports_port_pools() {
     let (built, dir) = build("e-win11-healthy", "pt");
     let sym = &built.symbols_dir;
     let d = dumps::Dump::open(&built.dump).unwrap();
-    let t = OfflineTarget::new(&d, SymbolPath::parse(&format!("srv*{}", sym.display())), Arc::new(SymbolCache::new()));
+    let t = OfflineTarget::new(
+        &d,
+        SymbolPath::parse(&format!("srv*{}", sym.display())),
+        Arc::new(SymbolCache::new()),
+    );
     use portleak::Target;
     let pt = t.symbol_address("tcpip", "PartitionTable").unwrap();
     drop(t);
@@ -103,7 +124,12 @@ fn garbage_partition_table_pointer_still_reports_port_pools() {
     patch_u64(&built.dump, pt, 0x4141_4141_4141_4141);
     let an = run(&built.dump, sym).unwrap();
     assert!(warned(&an, "partition-table"), "{:?}", an.warnings);
-    assert!(an.endpoints.iter().any(|e| e.kind == portleak::model::ObjectKind::Listener), "listeners still come from the port pool");
+    assert!(
+        an.endpoints
+            .iter()
+            .any(|e| e.kind == portleak::model::ObjectKind::Listener),
+        "listeners still come from the port pool"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -172,7 +198,10 @@ fn interrupted_walk_gives_a_partial_report() {
     let d = dumps::Dump::open(&built.dump).unwrap();
     let sym = SymbolPath::parse(&format!("srv*{}", built.symbols_dir.display()));
     let inner = OfflineTarget::new(&d, sym, Arc::new(SymbolCache::new()));
-    let t = Interrupting { inner: &inner, polls_left: std::cell::Cell::new(200) };
+    let t = Interrupting {
+        inner: &inner,
+        polls_left: std::cell::Cell::new(200),
+    };
     let a = analyze(&t, &Options::default());
     assert!(a.partial);
     assert!(a.endpoints.len() < built.truth_data.endpoints.len());

@@ -12,7 +12,11 @@ use synth::Scenario;
 /// Builds `name`, deletes the PDBs whose file name is in `drop` from its symbol store, analyses.
 fn analyze_without(name: &str, drop: &[&str]) -> (synth::Built, Analysis) {
     let scenario = Scenario::from_toml(synth::scenarios::get(name).unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!("portleak-nopdb-{}-{name}-{}", std::process::id(), drop.len()));
+    let dir = std::env::temp_dir().join(format!(
+        "portleak-nopdb-{}-{name}-{}",
+        std::process::id(),
+        drop.len()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let built = synth::build(&scenario, &dir).unwrap();
     for pdb in drop {
@@ -20,7 +24,11 @@ fn analyze_without(name: &str, drop: &[&str]) -> (synth::Built, Analysis) {
         assert!(!built.symbols_dir.join(pdb).exists());
     }
     let d = dumps::Dump::open(&built.dump).unwrap();
-    let t = OfflineTarget::new(&d, SymbolPath::parse(&format!("srv*{}", built.symbols_dir.display())), Arc::new(SymbolCache::new()));
+    let t = OfflineTarget::new(
+        &d,
+        SymbolPath::parse(&format!("srv*{}", built.symbols_dir.display())),
+        Arc::new(SymbolCache::new()),
+    );
     let a = analyze(&t, &Options::default());
     let _ = std::fs::remove_dir_all(Path::new(&dir));
     (built, a)
@@ -39,22 +47,40 @@ fn same_endpoints(built: &synth::Built, a: &Analysis) {
 fn tcpip_globals_inferred_on_2008r2_port_pool_globals() {
     let (built, a) = analyze_without("a-2008r2-497-day", &["tcpip.pdb"]);
     same_endpoints(&built, &a);
-    assert!(a.notes.iter().any(|n| n.contains("tcpip symbols INFERRED")), "{:?}", a.notes);
-    assert_eq!(a.verdict.level, portleak::analysis::verdict::Level::Exhausted);
+    assert!(
+        a.notes.iter().any(|n| n.contains("tcpip symbols INFERRED")),
+        "{:?}",
+        a.notes
+    );
+    assert_eq!(
+        a.verdict.level,
+        portleak::analysis::verdict::Level::Exhausted
+    );
 }
 
 #[test]
 fn tcpip_globals_inferred_through_the_compartment_chain() {
     let (built, a) = analyze_without("c-2022-kernel-wsk", &["tcpip.pdb"]);
     same_endpoints(&built, &a);
-    assert!(a.notes.iter().any(|n| n.contains("TcpCompartmentSet")), "{:?}", a.notes);
+    assert!(
+        a.notes.iter().any(|n| n.contains("TcpCompartmentSet")),
+        "{:?}",
+        a.notes
+    );
 }
 
 #[test]
 fn no_pdb_at_all_uses_builtin_kernel_offsets() {
-    let (built, a) = analyze_without("f-win10-dual-stack", &["tcpip.pdb", "ntkrnlmp.pdb", "afd.pdb"]);
+    let (built, a) = analyze_without(
+        "f-win10-dual-stack",
+        &["tcpip.pdb", "ntkrnlmp.pdb", "afd.pdb"],
+    );
     same_endpoints(&built, &a);
     assert_eq!(a.processes.len(), built.truth_data.processes.len());
-    assert!(a.notes.iter().any(|n| n.contains("built-in table")), "{:?}", a.notes);
+    assert!(
+        a.notes.iter().any(|n| n.contains("built-in table")),
+        "{:?}",
+        a.notes
+    );
     assert!(a.afd.is_none(), "AfdEndpointListHead needs afd.pdb");
 }

@@ -33,7 +33,11 @@ impl Globals {
     pub fn address(&self, t: &dyn Target, name: &str) -> Result<u64, String> {
         match t.symbol_address("tcpip", name) {
             Ok(va) => Ok(va),
-            Err(e) => self.inferred.get(name).copied().ok_or_else(|| e.to_string()),
+            Err(e) => self
+                .inferred
+                .get(name)
+                .copied()
+                .ok_or_else(|| e.to_string()),
         }
     }
 
@@ -49,39 +53,65 @@ fn cache() -> &'static Mutex<HashMap<CacheKey, HashMap<&'static str, u32>>> {
 }
 
 /// Resolves tcpip's globals: from symbols when `PartitionTable` resolves, else by inference.
-pub fn globals(t: &dyn Target, module: Option<&ModuleInfo>, layout: &TcpipLayout, diag: &mut Diagnostics) -> Globals {
+pub fn globals(
+    t: &dyn Target,
+    module: Option<&ModuleInfo>,
+    layout: &TcpipLayout,
+    diag: &mut Diagnostics,
+) -> Globals {
     if t.symbol_address("tcpip", "PartitionTable").is_ok() {
         return Globals::default();
     }
-    let Some(m) = module else { return Globals::default() };
+    let Some(m) = module else {
+        return Globals::default();
+    };
     let key = (m.timestamp, m.size);
-    let cached = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+    let cached = cache()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .cloned();
     let rvas = match cached {
         Some(r) => r,
         None => {
             let r = infer(t, m, layout);
-            cache().lock().unwrap_or_else(|p| p.into_inner()).insert(key, r.clone());
+            cache()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, r.clone());
             r
         }
     };
     if rvas.is_empty() {
-        diag.warn("tcpip-symbols", "no tcpip.pdb, and tcpip's globals could not be inferred from its data section");
+        diag.warn(
+            "tcpip-symbols",
+            "no tcpip.pdb, and tcpip's globals could not be inferred from its data section",
+        );
     } else {
         let mut names: Vec<&str> = rvas.keys().copied().collect();
         names.sort_unstable();
         diag.note(format!("tcpip symbols INFERRED (no tcpip.pdb): {} found by validating candidates in tcpip's data section", names.join(", ")));
     }
-    Globals { inferred: rvas.into_iter().map(|(k, rva)| (k, m.base + u64::from(rva))).collect() }
+    Globals {
+        inferred: rvas
+            .into_iter()
+            .map(|(k, rva)| (k, m.base + u64::from(rva)))
+            .collect(),
+    }
 }
 
 /// Writable, non-executable sections of the image: (rva, size).
 fn data_sections(t: &dyn Target, base: u64) -> Vec<(u32, u32)> {
-    let Ok(lfanew) = t.read_u32(base + 0x3C) else { return vec![] };
+    let Ok(lfanew) = t.read_u32(base + 0x3C) else {
+        return vec![];
+    };
     let pe = base + u64::from(lfanew);
     if t.read_u32(pe).ok() != Some(0x4550) {
         return vec![];
     }
-    let (Ok(nsec), Ok(opt)) = (t.read_u16(pe + 6), t.read_u16(pe + 20)) else { return vec![] };
+    let (Ok(nsec), Ok(opt)) = (t.read_u16(pe + 6), t.read_u16(pe + 20)) else {
+        return vec![];
+    };
     let first = pe + 24 + u64::from(opt);
     (0..u64::from(nsec.min(96)))
         .filter_map(|i| {
@@ -89,7 +119,8 @@ fn data_sections(t: &dyn Target, base: u64) -> Vec<(u32, u32)> {
             let u32_at = |o: usize| u32::from_le_bytes(s[o..o + 4].try_into().unwrap_or([0; 4]));
             let (size, rva, ch) = (u32_at(8), u32_at(12), u32_at(36));
             // IMAGE_SCN_MEM_WRITE set, IMAGE_SCN_MEM_EXECUTE clear.
-            (ch & 0x8000_0000 != 0 && ch & 0x2000_0000 == 0 && size > 0).then_some((rva, size.min(MAX_SCAN_BYTES)))
+            (ch & 0x8000_0000 != 0 && ch & 0x2000_0000 == 0 && size > 0)
+                .then_some((rva, size.min(MAX_SCAN_BYTES)))
         })
         .collect()
 }
@@ -101,19 +132,33 @@ fn infer(t: &dyn Target, m: &ModuleInfo, l: &TcpipLayout) -> HashMap<&'static st
         // Pages of .data may be missing; read page by page and keep what is there.
         let mut present = vec![false; size.div_ceil(0x1000) as usize];
         for (i, chunk) in bytes.chunks_mut(0x1000).enumerate() {
-            present[i] = t.read_virtual(m.base + u64::from(rva) + 0x1000 * i as u64, chunk).is_ok_and(|n| n == chunk.len());
+            present[i] = t
+                .read_virtual(m.base + u64::from(rva) + 0x1000 * i as u64, chunk)
+                .is_ok_and(|n| n == chunk.len());
         }
-        let qword = |o: usize| present[o / 0x1000].then(|| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8])));
-        let dword = |o: usize| present[o / 0x1000].then(|| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4])));
+        let qword = |o: usize| {
+            present[o / 0x1000]
+                .then(|| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8])))
+        };
+        let dword = |o: usize| {
+            present[o / 0x1000]
+                .then(|| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4])))
+        };
         for o in (0..bytes.len()).step_by(8).filter(|o| o + 8 <= bytes.len()) {
-            let Some(v) = qword(o).filter(|&v| is_kernel_ptr(v, 8)) else { continue };
+            let Some(v) = qword(o).filter(|&v| is_kernel_ptr(v, 8)) else {
+                continue;
+            };
             let var = rva + o as u32;
             if !out.contains_key("PartitionTable") && partition_records(t, l, v, 1) {
                 // PartitionCount: the u32 nearest the table pointer whose every record validates.
                 let count = (0..bytes.len())
                     .step_by(4)
                     .filter(|c| c + 4 <= bytes.len())
-                    .filter_map(|c| dword(c).filter(|&n| (1..=l.partition.max_count).contains(&n)).map(|n| (c, n)))
+                    .filter_map(|c| {
+                        dword(c)
+                            .filter(|&n| (1..=l.partition.max_count).contains(&n))
+                            .map(|n| (c, n))
+                    })
                     .filter(|&(c, _)| c != o && c != o + 4)
                     .filter(|&(_, n)| partition_records(t, l, v, n))
                     .min_by_key(|&(c, n)| (c.abs_diff(o), std::cmp::Reverse(n)));
@@ -125,10 +170,16 @@ fn infer(t: &dyn Target, m: &ModuleInfo, l: &TcpipLayout) -> HashMap<&'static st
             }
             match pool_root(t, l, v) {
                 Some((PortPoolRoot::Globals, tcp)) => {
-                    out.entry(if tcp { "TcpPortPool" } else { "UdpPortPool" }).or_insert(var);
+                    out.entry(if tcp { "TcpPortPool" } else { "UdpPortPool" })
+                        .or_insert(var);
                 }
                 Some((_, tcp)) => {
-                    out.entry(if tcp { "TcpCompartmentSet" } else { "UdpCompartmentSet" }).or_insert(var);
+                    out.entry(if tcp {
+                        "TcpCompartmentSet"
+                    } else {
+                        "UdpCompartmentSet"
+                    })
+                    .or_insert(var);
                 }
                 None => {}
             }
@@ -144,7 +195,8 @@ fn partition_records(t: &dyn Target, l: &TcpipLayout, table: u64, n: u32) -> boo
         (0..u64::from(n)).all(|i| {
             let rec = table + i * u64::from(stride);
             [&p.ht_first, &p.ht_endpoints, &p.ht_third].iter().all(|f| {
-                t.read_u64(rec + u64::from(f.preferred())).is_ok_and(|ht| is_kernel_ptr(ht, 8) && HashHeader::read(t, ht).is_ok())
+                t.read_u64(rec + u64::from(f.preferred()))
+                    .is_ok_and(|ht| is_kernel_ptr(ht, 8) && HashHeader::read(t, ht).is_ok())
             })
         })
     })
@@ -155,13 +207,19 @@ fn pool_root(t: &dyn Target, l: &TcpipLayout, v: u64) -> Option<(PortPoolRoot, b
     let pp = &l.port_pool;
     if is_kernel_ptr(v, 0x1000) {
         let bm = v + u64::from(pp.port_bitmap.preferred());
-        if t.read_u32(bm).ok() == Some(65536) && t.read_u64(bm + 8).is_ok_and(|b| is_kernel_ptr(b, 4)) {
+        if t.read_u32(bm).ok() == Some(65536)
+            && t.read_u64(bm + 8).is_ok_and(|b| is_kernel_ptr(b, 4))
+        {
             return Some((PortPoolRoot::Globals, pool_is_tcp(t, l, v)?));
         }
     }
     if has_tag(t, v, &pp.compartment_set_tags) {
-        let co = t.read_u64(v + u64::from(pp.compartment_set_inet.preferred())).ok()?;
-        let pc = t.read_u64(co + u64::from(pp.compartment_protocol.preferred())).ok()?;
+        let co = t
+            .read_u64(v + u64::from(pp.compartment_set_inet.preferred()))
+            .ok()?;
+        let pc = t
+            .read_u64(co + u64::from(pp.compartment_protocol.preferred()))
+            .ok()?;
         if has_tag(t, pc, &pp.tcp_compartment_tags) {
             return Some((PortPoolRoot::CompartmentChain, true));
         }
@@ -177,13 +235,28 @@ fn pool_is_tcp(t: &dyn Target, l: &TcpipLayout, pool: u64) -> Option<bool> {
     let pp = &l.port_pool;
     let mask = !((1u64 << pp.entry_tag_bits) - 1);
     for block in 0..256u64 {
-        let Ok(inpa) = t.read_u64(pool + u64::from(pp.port_assignments.preferred()) + 8 * block) else { continue };
+        let Ok(inpa) = t.read_u64(pool + u64::from(pp.port_assignments.preferred()) + 8 * block)
+        else {
+            continue;
+        };
         if inpa == 0 || !has_tag(t, inpa, &pp.assignment_tags) {
             continue;
         }
-        let Some(entries) = pp.inpa_entries.candidates.iter().find_map(|&o| t.read_u64(inpa + u64::from(o)).ok().filter(|&e| is_kernel_ptr(e, 0x1000))) else { continue };
+        let Some(entries) = pp.inpa_entries.candidates.iter().find_map(|&o| {
+            t.read_u64(inpa + u64::from(o))
+                .ok()
+                .filter(|&e| is_kernel_ptr(e, 0x1000))
+        }) else {
+            continue;
+        };
         for port in 0..256u64 {
-            let Ok(e) = t.read_u64(entries + port * u64::from(pp.entry_stride.preferred()) + u64::from(pp.entry_ptr.preferred())) else { continue };
+            let Ok(e) = t.read_u64(
+                entries
+                    + port * u64::from(pp.entry_stride.preferred())
+                    + u64::from(pp.entry_ptr.preferred()),
+            ) else {
+                continue;
+            };
             let link = e & mask;
             if link == 0 {
                 continue;

@@ -41,8 +41,16 @@ pub fn scan(
     let hash_tables_walked = tables::walk_partitions(&mut p);
     // After Ctrl+Break the user wants what there is now, not the next phase.
     let stopped = |p: &parse::Parser<'_>| p.diag.count("interrupted") > 0 || p.target.interrupted();
-    let tcp_ports = if stopped(&p) { None } else { tables::walk_port_pool(&mut p, Protocol::Tcp) };
-    let udp_ports = if stopped(&p) { None } else { tables::walk_port_pool(&mut p, Protocol::Udp) };
+    let tcp_ports = if stopped(&p) {
+        None
+    } else {
+        tables::walk_port_pool(&mut p, Protocol::Tcp)
+    };
+    let udp_ports = if stopped(&p) {
+        None
+    } else {
+        tables::walk_port_pool(&mut p, Protocol::Udp)
+    };
     TcpipScan {
         endpoints: p.endpoints,
         tcp_ports,

@@ -82,7 +82,13 @@ impl<'a> Parser<'a> {
 
     /// Owner from the first candidate offset whose pointer resolves to a process; `scan` (the
     /// layout's window, MemProcFS's EPROCESS scan for Win11 TCBs) is the fallback.
-    fn owner_at(&mut self, o: &Obj, field: &Offset, which: OwnerKind, scan: Option<&ScanRange>) -> Owner {
+    fn owner_at(
+        &mut self,
+        o: &Obj,
+        field: &Offset,
+        which: OwnerKind,
+        scan: Option<&ScanRange>,
+    ) -> Owner {
         let sticky = match which {
             OwnerKind::Tcb => &self.pick.tcb_owner,
             OwnerKind::Listener => &self.pick.lis_owner,
@@ -94,11 +100,19 @@ impl<'a> Parser<'a> {
             procs.resolve(target, p).map(|_| p)
         });
         let eprocess = picked.map(|(_, p)| p).or_else(|| {
-            scan?.offsets().find_map(|off| o.u64(off).filter(|&p| self.procs.get(p).is_some()))
+            scan?
+                .offsets()
+                .find_map(|off| o.u64(off).filter(|&p| self.procs.get(p).is_some()))
         });
-        eprocess.and_then(|p| self.owner(p)).unwrap_or_else(|| Owner::Unknown {
-            pointer: field.candidates.first().and_then(|&c| o.u64(c)).unwrap_or(0),
-        })
+        eprocess
+            .and_then(|p| self.owner(p))
+            .unwrap_or_else(|| Owner::Unknown {
+                pointer: field
+                    .candidates
+                    .first()
+                    .and_then(|&c| o.u64(c))
+                    .unwrap_or(0),
+            })
     }
 
     /// Tries `link` as a TCB hash link, then as a TIME_WAIT link; records what it finds.

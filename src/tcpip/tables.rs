@@ -222,7 +222,10 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
             continue;
         }
         if t.interrupted() {
-            p.diag.warn("interrupted", format!("{protocol} port pool walk interrupted at port {port}"));
+            p.diag.warn(
+                "interrupted",
+                format!("{protocol} port pool walk interrupted at port {port}"),
+            );
             break;
         }
         let block = port >> 8;

@@ -13,7 +13,8 @@ fn main() {
     let out = std::env::var("SYNTH_SCALE_OUT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir().join("portleak-synth-scale"));
-    let s = synth::Scenario::from_toml(&synth::scenarios::scale(ram_gib)).expect("bench scenario parses");
+    let s = synth::Scenario::from_toml(&synth::scenarios::scale(ram_gib))
+        .expect("bench scenario parses");
     let _ = std::fs::remove_dir_all(&out);
     let t0 = Instant::now();
     let b = synth::build(&s, &out).expect("bench scenario builds");

@@ -42,29 +42,31 @@ impl AnalyzeArgs {
     }
 }
 
+/// What `report` and `endpoints` read, and how they print.
 #[derive(Args, Debug)]
-pub struct ReportArgs {
+pub struct DumpArgs {
     /// The kernel crash dump (MEMORY.DMP).
     pub dump: PathBuf,
     #[command(flatten)]
     pub analyze: AnalyzeArgs,
-    /// Print the analysis as JSON (schema: docs/JSON.md).
+    /// Print JSON (schema: docs/JSON.md) instead of text.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
-    /// Print every endpoint as a CSV row.
+    /// Print every endpoint as a CSV row instead of text.
     #[arg(long)]
     pub csv: bool,
 }
 
 #[derive(Args, Debug)]
-pub struct EndpointsArgs {
-    pub dump: PathBuf,
+pub struct ReportArgs {
     #[command(flatten)]
-    pub analyze: AnalyzeArgs,
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-    #[arg(long)]
-    pub csv: bool,
+    pub input: DumpArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct EndpointsArgs {
+    #[command(flatten)]
+    pub input: DumpArgs,
     /// Only endpoints of this process id.
     #[arg(long)]
     pub pid: Option<u64>,
@@ -118,6 +120,7 @@ fn analyze_dump(
 }
 
 pub fn report(args: &ReportArgs) -> Result<()> {
+    let args = &args.input;
     let a = analyze_dump(
         &args.dump,
         &args.analyze,
@@ -137,9 +140,10 @@ pub fn report(args: &ReportArgs) -> Result<()> {
 }
 
 pub fn endpoints(args: &EndpointsArgs) -> Result<()> {
+    let input = &args.input;
     let mut a = analyze_dump(
-        &args.dump,
-        &args.analyze,
+        &input.dump,
+        &input.analyze,
         Arc::new(SymbolCache::new()),
         false,
     )?;
@@ -149,9 +153,9 @@ pub fn endpoints(args: &EndpointsArgs) -> Result<()> {
         protocol: args.proto,
         process: args.process.clone(),
     };
-    if args.json || args.csv {
+    if input.json || input.csv {
         a.endpoints.retain(|e| filter.matches(e));
-        if args.json {
+        if input.json {
             println!("{}", serde_json::to_string_pretty(&a.endpoints)?);
         } else {
             print!("{}", report::csv(&a));

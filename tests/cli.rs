@@ -1,7 +1,8 @@
 //! The `portleak` binary end to end: report, endpoints with filters, triage of several dumps
 //! (parsing each PDB once), and clear failures on bad input.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
 fn portleak(args: &[&str]) -> (bool, String, String) {
@@ -16,21 +17,14 @@ fn portleak(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn build(name: &str, dir: &Path) -> synth::Built {
+fn build_in(name: &str, dir: &std::path::Path) -> synth::Built {
     let s = synth::Scenario::from_toml(synth::scenarios::get(name).unwrap()).unwrap();
     synth::build(&s, dir).unwrap()
 }
 
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("portleak-cli-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn report_and_filtered_endpoints() {
-    let dir = tmp("report");
-    let b = build("d-win10-close-wait", &dir);
+    let (b, dir) = common::build("d-win10-close-wait", "cli-report");
     let dump = b.dump.to_str().unwrap();
     let sym = format!("srv*{}", b.symbols_dir.display());
     let (ok, out, err) = portleak(&["report", dump, "--symbols", &sym]);
@@ -86,9 +80,9 @@ fn report_and_filtered_endpoints() {
 
 #[test]
 fn triage_shares_parsed_pdbs_across_dumps() {
-    let dir = tmp("triage");
-    let one = build("e-win11-healthy", &dir.join("one"));
-    let two = build("e-win11-healthy", &dir.join("two"));
+    let dir = common::temp_dir("cli-triage");
+    let one = build_in("e-win11-healthy", &dir.join("one"));
+    let two = build_in("e-win11-healthy", &dir.join("two"));
     std::fs::write(dir.join("junk.dmp"), b"not a dump at all").unwrap();
     let sym = format!(
         "srv*{};srv*{}",

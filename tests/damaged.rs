@@ -3,27 +3,14 @@
 //! garbage where the partition table should be. The damage is patched into real scenario dumps
 //! at file offsets found through the reader's own translation.
 
+mod common;
+
+use common::{analyze_dump as run, build};
 use portleak::analysis::{analyze, Analysis, Options};
 use portleak::offline::OfflineTarget;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use symbols::{SymbolCache, SymbolPath};
-use synth::{Built, Scenario};
-
-fn build(name: &str, tag: &str) -> (Built, PathBuf) {
-    let scenario = Scenario::from_toml(synth::scenarios::get(name).unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!("portleak-damaged-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let built = synth::build(&scenario, &dir).unwrap();
-    (built, dir)
-}
-
-fn run(dump: &Path, symbols_dir: &Path) -> Result<Analysis, String> {
-    let dump = dumps::Dump::open(dump).map_err(|e| e.to_string())?;
-    let sym = SymbolPath::parse(&format!("srv*{}", symbols_dir.display()));
-    let target = OfflineTarget::new(&dump, sym, Arc::new(SymbolCache::new()));
-    Ok(analyze(&target, &Options::default()))
-}
+use symbols::SymbolCache;
 
 /// File offset of a kernel virtual address in `dump`.
 fn file_offset(dump: &Path, va: u64) -> u64 {
@@ -112,11 +99,7 @@ fn garbage_partition_table_pointer_still_reports_port_pools() {
     let (built, dir) = build("e-win11-healthy", "pt");
     let sym = &built.symbols_dir;
     let d = dumps::Dump::open(&built.dump).unwrap();
-    let t = OfflineTarget::new(
-        &d,
-        SymbolPath::parse(&format!("srv*{}", sym.display())),
-        Arc::new(SymbolCache::new()),
-    );
+    let t = OfflineTarget::new(&d, common::symbol_path(sym), Arc::new(SymbolCache::new()));
     use portleak::Target;
     let pt = t.symbol_address("tcpip", "PartitionTable").unwrap();
     drop(t);
@@ -196,7 +179,7 @@ impl portleak::Target for Interrupting<'_> {
 fn interrupted_walk_gives_a_partial_report() {
     let (built, dir) = build("a-2008r2-497-day", "intr");
     let d = dumps::Dump::open(&built.dump).unwrap();
-    let sym = SymbolPath::parse(&format!("srv*{}", built.symbols_dir.display()));
+    let sym = common::symbol_path(&built.symbols_dir);
     let inner = OfflineTarget::new(&d, sym, Arc::new(SymbolCache::new()));
     let t = Interrupting {
         inner: &inner,

@@ -1,11 +1,10 @@
 //! The JSON document keeps the documented shape (docs/JSON.md): required keys, their types, and
 //! addresses as hex strings.
 
-use portleak::analysis::{analyze, Options, SCHEMA_VERSION};
-use portleak::offline::OfflineTarget;
+mod common;
+
+use portleak::analysis::SCHEMA_VERSION;
 use serde_json::Value;
-use std::sync::Arc;
-use symbols::{SymbolCache, SymbolPath};
 
 fn is_hex(v: &Value) -> bool {
     v.as_str()
@@ -14,17 +13,8 @@ fn is_hex(v: &Value) -> bool {
 
 #[test]
 fn report_json_matches_the_documented_schema() {
-    let scenario =
-        synth::Scenario::from_toml(synth::scenarios::get("e-win11-healthy").unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!("portleak-json-{}", std::process::id()));
-    let built = synth::build(&scenario, &dir).unwrap();
-    let d = dumps::Dump::open(&built.dump).unwrap();
-    let t = OfflineTarget::new(
-        &d,
-        SymbolPath::parse(&format!("srv*{}", built.symbols_dir.display())),
-        Arc::new(SymbolCache::new()),
-    );
-    let a = analyze(&t, &Options::default());
+    let (built, dir) = common::build("e-win11-healthy", "json");
+    let a = common::analyze_dump(&built.dump, &built.symbols_dir).unwrap();
     let v: Value = serde_json::from_str(&portleak::report::json(&a)).unwrap();
     assert_eq!(v["schema_version"], SCHEMA_VERSION);
     for key in [

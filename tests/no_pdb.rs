@@ -2,35 +2,19 @@
 //! globals are inferred from its data section and kernel offsets come from the built-in table.
 //! The report says so.
 
-use portleak::analysis::{analyze, Analysis, Options};
-use portleak::offline::OfflineTarget;
-use std::path::Path;
-use std::sync::Arc;
-use symbols::{SymbolCache, SymbolPath};
-use synth::Scenario;
+mod common;
+
+use portleak::analysis::Analysis;
 
 /// Builds `name`, deletes the PDBs whose file name is in `drop` from its symbol store, analyses.
 fn analyze_without(name: &str, drop: &[&str]) -> (synth::Built, Analysis) {
-    let scenario = Scenario::from_toml(synth::scenarios::get(name).unwrap()).unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "portleak-nopdb-{}-{name}-{}",
-        std::process::id(),
-        drop.len()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let built = synth::build(&scenario, &dir).unwrap();
+    let (built, dir) = common::build(name, &format!("nopdb-{name}-{}", drop.len()));
     for pdb in drop {
         let _ = std::fs::remove_dir_all(built.symbols_dir.join(pdb));
         assert!(!built.symbols_dir.join(pdb).exists());
     }
-    let d = dumps::Dump::open(&built.dump).unwrap();
-    let t = OfflineTarget::new(
-        &d,
-        SymbolPath::parse(&format!("srv*{}", built.symbols_dir.display())),
-        Arc::new(SymbolCache::new()),
-    );
-    let a = analyze(&t, &Options::default());
-    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    let a = common::analyze_dump(&built.dump, &built.symbols_dir).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
     (built, a)
 }
 

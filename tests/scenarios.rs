@@ -2,6 +2,8 @@
 //! same endpoints (matched by object address, field by field), the intended verdicts; and the
 //! text report matches its snapshot (tests/snapshots; refresh with UPDATE_SNAPSHOTS=1).
 
+mod common;
+
 use portleak::analysis::verdict::Level;
 use portleak::analysis::{analyze, Analysis, Options};
 use portleak::model::{Owner, Protocol, TcpState};
@@ -11,23 +13,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use symbols::{SymbolCache, SymbolPath};
-use synth::{Built, Scenario, Truth};
-
-fn out_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("portleak-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use symbols::SymbolCache;
+use synth::{Built, Truth};
 
 fn build_and_analyze(name: &str) -> (Built, Analysis, String) {
-    let text = synth::scenarios::get(name).unwrap_or_else(|| panic!("no embedded scenario {name}"));
-    let scenario = Scenario::from_toml(text).expect("scenario parses");
-    let dir = out_dir(name);
-    let built = synth::build(&scenario, &dir).expect("scenario builds");
+    let (built, dir) = common::build(name, name);
     let dump = dumps::Dump::open(&built.dump).expect("dump opens");
-    let sym = SymbolPath::parse(&format!("srv*{}", built.symbols_dir.display()));
-    let target = OfflineTarget::new(&dump, sym, Arc::new(SymbolCache::new()));
+    let target = OfflineTarget::new(
+        &dump,
+        common::symbol_path(&built.symbols_dir),
+        Arc::new(SymbolCache::new()),
+    );
     assert!(
         target.problems().is_empty(),
         "{name}: symbol/module problems: {:?}",

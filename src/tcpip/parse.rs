@@ -252,15 +252,7 @@ impl<'a> Parser<'a> {
         let local = t
             .read_u64(ai + u64::from(l.addr_info.local.preferred()))
             .ok()
-            .filter(|&p| is_kernel_ptr(p, 8))
-            .and_then(|la| {
-                t.read_u64(la + u64::from(l.local_address.pdata.preferred()))
-                    .ok()
-            })
-            .filter(|&p| is_kernel_ptr(p, 8))
-            .and_then(|pp| t.read_u64(pp).ok())
-            .filter(|&p| is_kernel_ptr(p, 4))
-            .and_then(|ip| read_ip(t, ip, af));
+            .and_then(|la| self.local_address_ip(la, af));
         let remote = t
             .read_u64(ai + u64::from(l.addr_info.remote.preferred()))
             .ok()
@@ -386,60 +378,106 @@ impl<'a> Parser<'a> {
 
     /// Parses a listener (`TcpL`).
     pub fn listener(&mut self, va: u64, via: &'static str) {
+        self.port_holder(va, via, ObjectKind::Listener);
+    }
+
+    /// Parses a UDP endpoint (`UdpA`).
+    pub fn udp(&mut self, va: u64, via: &'static str) {
+        self.port_holder(va, via, ObjectKind::Udp);
+    }
+
+    /// A listener or UDP endpoint: an object that holds a local port with no peer, found on the
+    /// port pool's assignment chains. A null local address means a wildcard bind.
+    fn port_holder(&mut self, va: u64, via: &'static str, kind: ObjectKind) {
         if !self.seen.insert(va) {
             return;
         }
-        let l = &self.layout.listener;
-        let Some(o) = Obj::read(self.target, va, l.size) else {
+        let layout = self.layout;
+        let (what, size, inet_af, port, local_addr, owner, create_time, owner_kind) = match kind {
+            ObjectKind::Listener => {
+                let l = &layout.listener;
+                (
+                    "listener",
+                    l.size,
+                    &l.inet_af,
+                    &l.port,
+                    &l.local_addr,
+                    &l.owner,
+                    &l.create_time,
+                    OwnerKind::Listener,
+                )
+            }
+            _ => {
+                let l = &layout.udp;
+                (
+                    "UDP endpoint",
+                    l.size,
+                    &l.inet_af,
+                    &l.port,
+                    &l.local_addr,
+                    &l.owner,
+                    &l.create_time,
+                    OwnerKind::Udp,
+                )
+            }
+        };
+        let Some(o) = Obj::read(self.target, va, size) else {
             self.diag.warn(
-                "listener-unreadable",
-                format!("listener {va:#x} is not readable"),
+                "holder-unreadable",
+                format!("{what} {va:#x} is not readable"),
             );
             return;
         };
-        let af = o.u64(l.inet_af.preferred()).and_then(|p| {
+        let af = o.u64(inet_af.preferred()).and_then(|p| {
             address_family(
                 self.target,
                 p,
-                &self.layout.inet_af.address_family,
+                &layout.inet_af.address_family,
                 &self.pick.af,
             )
         });
         let Some(af) = af else {
             self.diag.warn(
-                "listener-bad-af",
-                format!("listener {va:#x}: no INETAF with AF_INET or AF_INET6"),
+                "holder-bad-af",
+                format!("{what} {va:#x}: no INETAF with AF_INET or AF_INET6"),
             );
             return;
         };
-        let port = o.port(l.port.preferred()).unwrap_or(0);
-        let la = o.u64(l.local_addr.preferred()).unwrap_or(0);
-        let local_ip = if la == 0 {
-            Some(unspecified(af))
-        } else {
-            self.local_address_ip(la, af)
+        let la = o.u64(local_addr.preferred()).unwrap_or(0);
+        let local_ip = match (la, kind) {
+            (0, _) => Some(unspecified(af)),
+            (_, ObjectKind::Listener) => self.local_address_ip(la, af),
+            // UDP's local-address path differs between sources (facts 1.5 [!]): try each.
+            _ => layout
+                .udp
+                .local_addr_paths
+                .iter()
+                .find_map(|p| follow_path(self.target, la, p, af)),
         };
-        let owner = self.owner_at(&o, &l.owner, OwnerKind::Listener, None);
-        let time = l
-            .create_time
+        let owner = self.owner_at(&o, owner, owner_kind, None);
+        let time = create_time
             .as_ref()
             .and_then(|f| o.u64(f.preferred()))
             .filter(|&t| plausible_filetime(t));
+        let (protocol, state, source) = match kind {
+            ObjectKind::Listener => (Protocol::Tcp, Some(TcpState::Listening), "listener"),
+            _ => (Protocol::Udp, None, "udp"),
+        };
         self.endpoints.push(Endpoint {
-            protocol: Protocol::Tcp,
-            state: Some(TcpState::Listening),
+            protocol,
+            state,
             local_ip,
-            local_port: port,
+            local_port: o.port(port.preferred()).unwrap_or(0),
             remote_ip: None,
             remote_port: None,
             owner_source: if matches!(owner, Owner::Unknown { .. }) {
                 "none"
             } else {
-                "listener"
+                source
             },
             owner,
             object: va,
-            kind: ObjectKind::Listener,
+            kind,
             pool_tag: obj::pool_tag(self.target, va)
                 .map(|t| t.to_string())
                 .unwrap_or_default(),
@@ -460,71 +498,5 @@ impl<'a> Parser<'a> {
             .filter(|&p| is_kernel_ptr(p, 8))?;
         let ip = t.read_u64(pp).ok().filter(|&p| is_kernel_ptr(p, 4))?;
         read_ip(t, ip, af)
-    }
-
-    /// Parses a UDP endpoint (`UdpA`).
-    pub fn udp(&mut self, va: u64, via: &'static str) {
-        if !self.seen.insert(va) {
-            return;
-        }
-        let l = &self.layout.udp;
-        let Some(o) = Obj::read(self.target, va, l.size) else {
-            self.diag.warn(
-                "udp-unreadable",
-                format!("UDP endpoint {va:#x} is not readable"),
-            );
-            return;
-        };
-        let af = o.u64(l.inet_af.preferred()).and_then(|p| {
-            address_family(
-                self.target,
-                p,
-                &self.layout.inet_af.address_family,
-                &self.pick.af,
-            )
-        });
-        let Some(af) = af else {
-            self.diag.warn(
-                "udp-bad-af",
-                format!("UDP endpoint {va:#x}: no INETAF with AF_INET or AF_INET6"),
-            );
-            return;
-        };
-        let port = o.port(l.port.preferred()).unwrap_or(0);
-        let la = o.u64(l.local_addr.preferred()).unwrap_or(0);
-        let local_ip = if la == 0 {
-            Some(unspecified(af))
-        } else {
-            l.local_addr_paths
-                .iter()
-                .find_map(|p| follow_path(self.target, la, p, af))
-        };
-        let owner = self.owner_at(&o, &l.owner, OwnerKind::Udp, None);
-        let time = l
-            .create_time
-            .as_ref()
-            .and_then(|f| o.u64(f.preferred()))
-            .filter(|&t| plausible_filetime(t));
-        self.endpoints.push(Endpoint {
-            protocol: Protocol::Udp,
-            state: None,
-            local_ip,
-            local_port: port,
-            remote_ip: None,
-            remote_port: None,
-            owner_source: if matches!(owner, Owner::Unknown { .. }) {
-                "none"
-            } else {
-                "udp"
-            },
-            owner,
-            object: va,
-            kind: ObjectKind::Udp,
-            pool_tag: obj::pool_tag(self.target, va)
-                .map(|t| t.to_string())
-                .unwrap_or_default(),
-            time,
-            found_via: via,
-        });
     }
 }

@@ -199,7 +199,11 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         built.symbols_dir.display(),
         built.truth.display()
     );
-    eprintln!("Try:\n  portleak report {} --symbols '{sym}'\n  portleak endpoints {} --symbols '{sym}' --state TIME_WAIT | head\n  portleak info {}", built.dump.display(), built.dump.display(), built.dump.display());
+    let exe = std::env::current_exe().map_or("portleak".into(), |p| p.display().to_string());
+    let dump = built.dump.display();
+    eprintln!("Try:\n  {exe} report {dump} --symbols '{sym}'");
+    eprintln!("  {exe} endpoints {dump} --symbols '{sym}' --state TIME_WAIT --process java");
+    eprintln!("  {exe} info {dump}");
     Ok(())
 }
 

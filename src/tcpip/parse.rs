@@ -40,7 +40,6 @@ struct Picks {
     tcb_state: Sticky,
     tcb_owner: Sticky,
     tcb_inet_af: Sticky,
-    tcb_addr_info: Sticky,
     af: Sticky,
     tw_variant: std::cell::Cell<usize>,
     lis_owner: Sticky,
@@ -167,14 +166,10 @@ impl<'a> Parser<'a> {
         let t = self.target;
         let af_field = &self.layout.inet_af.address_family;
         let af_pick = &self.pick.af;
-        let af = self
-            .pick
-            .tcb_inet_af
-            .pick(&l.inet_af, |off| {
-                address_family(t, o.u64(off)?, af_field, af_pick)
-            })
-            .map(|(_, af)| af);
-        let Some(af) = af else {
+        let af = self.pick.tcb_inet_af.pick(&l.inet_af, |off| {
+            address_family(t, o.u64(off)?, af_field, af_pick)
+        });
+        let Some((inet_af_off, af)) = af else {
             self.diag.warn(
                 "tcb-bad-af",
                 format!("TCB {va:#x}: no INETAF with AF_INET or AF_INET6"),
@@ -198,7 +193,7 @@ impl<'a> Parser<'a> {
         };
         let local_port = o.port(nth(&l.local_port)).unwrap_or(0);
         let remote_port = o.port(nth(&l.remote_port)).unwrap_or(0);
-        let (local_ip, remote_ip) = self.tcb_addresses(&o, af);
+        let (local_ip, remote_ip) = self.tcb_addresses(&o, af, inet_af_off);
         let owner = self.owner_at(&o, &l.owner, OwnerKind::Tcb, l.owner_scan.as_ref());
         let mut state = state;
         // netstat's BOUND: a CLOSED TCB holding a local port with no peer.
@@ -235,18 +230,30 @@ impl<'a> Parser<'a> {
     }
 
     /// Local and remote IP of a TCB through ADDRINFO: local = *(*(Local + pData)), remote = *Remote.
+    /// ADDRINFO sits right after INETAF in every variant (MemProcFS: INET_Addr = InetAF + 8,
+    /// tcpip-afd-facts 1.3), so it is taken next to the INETAF pointer that validated; any other
+    /// candidate is used only if that one is not a kernel pointer.
     fn tcb_addresses(
         &mut self,
         o: &Obj,
         af: u16,
+        inet_af_off: u32,
     ) -> (Option<std::net::IpAddr>, Option<std::net::IpAddr>) {
         let l = self.layout;
         let t = self.target;
-        let pick = self.pick.tcb_addr_info.pick(&l.tcb.addr_info, |off| {
-            let ai = o.u64(off)?;
-            is_kernel_ptr(ai, 8).then_some(ai)
-        });
-        let Some((_, ai)) = pick else {
+        let next_to_af = inet_af_off + 8;
+        let order = std::iter::once(next_to_af).filter(|o| l.tcb.addr_info.allows(*o));
+        let others = l
+            .tcb
+            .addr_info
+            .candidates
+            .iter()
+            .copied()
+            .filter(|&c| c != next_to_af && c != inet_af_off);
+        let ai = order
+            .chain(others)
+            .find_map(|off| o.u64(off).filter(|&ai| is_kernel_ptr(ai, 8)));
+        let Some(ai) = ai else {
             return (None, None);
         };
         let local = t
@@ -500,3 +507,6 @@ impl<'a> Parser<'a> {
         read_ip(t, ip, af)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -113,7 +113,11 @@ fn an_object_seen_from_both_roots_is_counted_once() {
 fn a_time_wait_entry_in_the_other_variant_is_parsed() {
     const TW: u64 = 0xFFFF_A000_0002_0010;
     let layout = symbols::layouts::tcpip(17763, None).unwrap();
-    assert_eq!(layout.time_wait.inet_af.preferred(), 0x30, "the test lays out the non-preferred variant");
+    assert_eq!(
+        layout.time_wait.inet_af.preferred(),
+        0x30,
+        "the test lays out the non-preferred variant"
+    );
     let mut t = kernel();
     t.put(TW - 0xC, b"TcTW");
     t.put_u64(TW + 0x18, INETAF);
@@ -127,7 +131,10 @@ fn a_time_wait_entry_in_the_other_variant_is_parsed() {
     let mut p = Parser::new(&t, &layout, &mut procs, &mut diag);
     p.from_hash_link(TW, "partition-table");
     let e = p.endpoints.first().expect("the TIME_WAIT entry is parsed");
-    assert_eq!((e.kind, e.state), (ObjectKind::TimeWait, Some(TcpState::TimeWait)));
+    assert_eq!(
+        (e.kind, e.state),
+        (ObjectKind::TimeWait, Some(TcpState::TimeWait))
+    );
     assert_eq!((e.local_port, e.remote_port), (50001, Some(443)));
     assert_eq!(e.remote_ip, Some("120.55.35.9".parse().unwrap()));
     assert_eq!(e.owner, Owner::Unattributed);

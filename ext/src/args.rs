@@ -8,6 +8,8 @@
 //! decimal, as in the debugger's expression syntax; addresses may carry the debugger's backtick
 //! separator (`ffffa08f`1c2d3080`).
 
+use portleak::analysis::capacity::PortRange;
+use portleak::analysis::Options;
 use portleak::model::{Protocol, TcpState, ALL_STATES};
 use std::fmt;
 
@@ -51,6 +53,21 @@ pub struct Invocation {
     pub verbose: bool,
     /// True when the user named a view; with `-json` alone only the file is written.
     pub view_given: bool,
+    /// `-range <start-end>`: the machine's dynamic port range, as `--dynamic-range` in the CLI.
+    pub dynamic_range: Option<PortRange>,
+    /// `-delay <seconds>`: the machine's TcpTimedWaitDelay, as `--time-wait-delay` in the CLI.
+    pub time_wait_delay: Option<u32>,
+}
+
+impl Invocation {
+    /// The engine's options this command line asks for.
+    pub fn options(&self) -> Options {
+        Options {
+            dynamic_range: self.dynamic_range,
+            time_wait_delay: self.time_wait_delay,
+            ..Options::default()
+        }
+    }
 }
 
 /// What is wrong with a command line, naming the argument.
@@ -121,6 +138,8 @@ pub fn parse(line: &str) -> Result<Invocation, ArgError> {
     let mut filter_flag: Option<&'static str> = None;
     let mut json = None;
     let mut verbose = false;
+    let mut dynamic_range = None;
+    let mut time_wait_delay = None;
     let mut it = tokens.into_iter();
 
     let set_view = |name: &'static str, v: View, view: &mut Option<(&'static str, View)>| match view
@@ -216,6 +235,30 @@ pub fn parse(line: &str) -> Result<Invocation, ArgError> {
                 }
                 json = Some(v);
             }
+            "range" => {
+                let v = it.next().ok_or(ArgError::MissingValue("-range"))?;
+                if dynamic_range.is_some() {
+                    return Err(ArgError::Repeated("-range"));
+                }
+                dynamic_range = Some(PortRange::parse(&v).map_err(|why| ArgError::BadValue {
+                    option: "-range",
+                    value: v,
+                    why,
+                })?);
+            }
+            "delay" => {
+                let v = it.next().ok_or(ArgError::MissingValue("-delay"))?;
+                if time_wait_delay.is_some() {
+                    return Err(ArgError::Repeated("-delay"));
+                }
+                // TcpTimedWaitDelay is documented from 30 to 300 s (tcpip-afd-facts 3.1); other
+                // values are accepted as given, since the registry does not enforce the range.
+                time_wait_delay = Some(v.parse::<u32>().map_err(|_| ArgError::BadValue {
+                    option: "-delay",
+                    value: v,
+                    why: "not a number of seconds (TcpTimedWaitDelay, e.g. 120)".into(),
+                })?);
+            }
             "v" | "verbose" => verbose = true,
             _ => return Err(ArgError::Unknown(tok)),
         }
@@ -245,6 +288,8 @@ pub fn parse(line: &str) -> Result<Invocation, ArgError> {
         json,
         verbose,
         view_given,
+        dynamic_range,
+        time_wait_delay,
     })
 }
 

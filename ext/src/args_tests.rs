@@ -127,3 +127,39 @@ fn tokenizer() {
     assert_eq!(tokenize("\"\"").unwrap(), vec![""]);
     assert!(tokenize("").unwrap().is_empty());
 }
+
+#[test]
+fn range_and_delay_reach_the_engine_options() {
+    let inv = ok("-report -range 10000-65535 -delay 120");
+    let o = inv.options();
+    assert_eq!(
+        o.dynamic_range.map(|r| (r.start, r.count)),
+        Some((10000, 55536))
+    );
+    assert_eq!(o.time_wait_delay, Some(120));
+    assert!(matches!(
+        parse("-range 65535-100"),
+        Err(ArgError::BadValue {
+            option: "-range",
+            ..
+        })
+    ));
+    assert!(matches!(
+        parse("-delay soon"),
+        Err(ArgError::BadValue {
+            option: "-delay",
+            ..
+        })
+    ));
+    assert!(matches!(
+        parse("-range 1-2 -range 3-4"),
+        Err(ArgError::Repeated("-range"))
+    ));
+    assert_eq!(
+        ok("-endpoints -range 20000-30000")
+            .options()
+            .dynamic_range
+            .map(|r| r.start),
+        Some(20000)
+    );
+}

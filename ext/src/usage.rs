@@ -3,7 +3,7 @@
 use portleak::render::Markup;
 
 const SYNOPSIS: &str = "\
-Usage: !portleak [-report] [-json <file>] [-v]
+Usage: !portleak [-report] [-range <start-end>] [-delay <s>] [-json <file>] [-v]
        !portleak -endpoints [-pid <pid>] [-state <state>] [-proto tcp|udp] [-json <file>] [-v]
        !portleak -process <pid | EPROCESS address> [-v]
        !portleak -h | -?
@@ -18,6 +18,9 @@ Usage: !portleak [-report] [-json <file>] [-v]
                      LAST_ACK TIME_WAIT DELETE_TCB BOUND CLOSED
     -proto tcp|udp   only this protocol
   -process <p>     Everything one process holds; <p> is a process id or an EPROCESS address.
+  -range <s-e>     The machine's dynamic port range when not the default, e.g. 10000-65535
+                   (netsh int ipv4 show dynamicport tcp shows it on the live machine).
+  -delay <s>       The machine's TcpTimedWaitDelay in seconds when not the default (240).
   -json <file>     Also write the whole analysis as JSON to <file> (a path on the machine running
                    the debugger). Without a view option only the file is written.
   -v               Verbose: where each fact came from (symbols or built-in layouts) and every
@@ -88,6 +91,8 @@ mod tests {
             "-proto",
             "-process",
             "-json",
+            "-range",
+            "-delay",
             "-v",
             "-h",
             "-?",

@@ -5,13 +5,13 @@ use crate::args::{EndpointFilter, Invocation, ProcessRef, View};
 use crate::command::{say_partial, Outcome};
 use crate::markup::{Buffered, Emit, Mask};
 use crate::usage;
-use portleak::analysis::{analyze, Analysis, Options};
+use portleak::analysis::{analyze, Analysis};
 use portleak::render::Markup;
 use portleak::report::{self, Filter};
 use portleak::Target;
 
 pub fn execute<E: Emit>(inv: &Invocation, target: &dyn Target, out: &mut Buffered<E>) -> Outcome {
-    let a = analyze(target, &Options::default());
+    let a = analyze(target, &inv.options());
     let mut failed = false;
     if let Some(path) = &inv.json {
         match std::fs::write(path, report::json(&a)) {

@@ -26,6 +26,7 @@ fn report_json_matches_the_documented_schema() {
         "states",
         "owners",
         "remotes",
+        "remote_networks",
         "time_wait",
         "afd",
         "next_steps",

@@ -218,6 +218,42 @@ pub fn top_remotes<'a>(
     v
 }
 
+/// Remote endpoints grouped by network (IPv4 /24, IPv6 /64) and port, most first: thousands of
+/// connections to a pool of servers show as one line ("120.55.35.0/24:443 16420").
+pub fn top_remote_networks<'a>(
+    endpoints: impl Iterator<Item = &'a Endpoint>,
+    top: usize,
+) -> Vec<RemoteCount> {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for e in endpoints {
+        let (Some(ip), Some(port)) = (e.remote_ip, e.remote_port) else {
+            continue;
+        };
+        if port == 0 || ip.is_unspecified() {
+            continue;
+        }
+        let key = match ip {
+            std::net::IpAddr::V4(v4) => {
+                let o = v4.octets();
+                format!("{}.{}.{}.0/24:{port}", o[0], o[1], o[2])
+            }
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("[{net}/64]:{port}")
+            }
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    let mut v: Vec<RemoteCount> = counts
+        .into_iter()
+        .map(|(remote, count)| RemoteCount { remote, count })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.remote.cmp(&b.remote)));
+    v.truncate(top);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +326,27 @@ mod tests {
         assert_eq!(c.free, 16384 - 3);
         assert_eq!(c.by_state["TIME_WAIT"], 1);
         assert_eq!(c.by_state["BOUND"], 1);
+    }
+
+    #[test]
+    fn remote_networks_group_by_prefix_and_port() {
+        let o = Owner::Unattributed;
+        let eps = vec![
+            ep(50000, TcpState::TimeWait, o.clone(), Some("120.55.35.1")),
+            ep(50001, TcpState::TimeWait, o.clone(), Some("120.55.35.200")),
+            ep(50002, TcpState::Established, o.clone(), Some("10.0.0.9")),
+            ep(50003, TcpState::Established, o, Some("2001:db8:1:2::5")),
+        ];
+        let n = top_remote_networks(eps.iter(), 10);
+        assert_eq!(
+            n[0],
+            RemoteCount {
+                remote: "120.55.35.0/24:443".into(),
+                count: 2
+            }
+        );
+        assert!(n.iter().any(|r| r.remote == "[2001:db8:1:2::/64]:443"));
+        assert_eq!(n.len(), 3);
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub struct Analysis {
     pub states: StateCounts,
     pub owners: Vec<OwnerSummary>,
     pub remotes: Vec<RemoteCount>,
+    /// Remote endpoints grouped by network (IPv4 /24, IPv6 /64) and port.
+    pub remote_networks: Vec<RemoteCount>,
     pub time_wait: TimeWaitAging,
     pub afd: Option<AfdScan>,
     pub next_steps: Vec<String>,
@@ -197,6 +199,7 @@ pub fn analyze(target: &dyn Target, opts: &Options) -> Analysis {
         |o: &Owner| matches!(o, Owner::Process { eprocess, .. } if exited.contains(eprocess));
     let owners = capacity::owners(&endpoints, range, range, &is_exited, opts.top);
     let remotes = capacity::top_remotes(endpoints.iter(), opts.top);
+    let remote_networks = capacity::top_remote_networks(endpoints.iter(), 5);
     let time_wait = timewait::age_time_wait(
         &endpoints,
         clock.system_time,
@@ -251,6 +254,7 @@ pub fn analyze(target: &dyn Target, opts: &Options) -> Analysis {
         states,
         owners,
         remotes,
+        remote_networks,
         time_wait,
         afd,
         next_steps,

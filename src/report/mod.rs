@@ -256,6 +256,13 @@ fn remotes(a: &Analysis, out: &mut dyn Markup) {
     if a.remotes.is_empty() {
         return;
     }
+    heading(out, "TOP REMOTE NETWORKS (IPv4 /24, IPv6 /64)");
+    let rows: Vec<Vec<Cell>> = a
+        .remote_networks
+        .iter()
+        .map(|r| vec![Cell::new(&r.remote), Cell::num(r.count)])
+        .collect();
+    table::write(out, "  ", &["Remote network", "Count"], &rows);
     heading(out, "TOP REMOTE ENDPOINTS");
     let rows: Vec<Vec<Cell>> = a
         .remotes

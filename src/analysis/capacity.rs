@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn remote_networks_group_by_prefix_and_port() {
         let o = Owner::Unattributed;
-        let eps = vec![
+        let eps = [
             ep(50000, TcpState::TimeWait, o.clone(), Some("120.55.35.1")),
             ep(50001, TcpState::TimeWait, o.clone(), Some("120.55.35.200")),
             ep(50002, TcpState::Established, o.clone(), Some("10.0.0.9")),

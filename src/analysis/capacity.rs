@@ -3,6 +3,7 @@
 use crate::model::{Endpoint, Owner, Protocol, TcpState};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 
 /// A port range, `start..=start + count - 1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -197,25 +198,10 @@ pub fn top_remotes<'a>(
     endpoints: impl Iterator<Item = &'a Endpoint>,
     top: usize,
 ) -> Vec<RemoteCount> {
-    let mut counts: HashMap<String, u64> = HashMap::new();
-    for e in endpoints {
-        if let (Some(ip), Some(port)) = (e.remote_ip, e.remote_port) {
-            if port != 0 && !ip.is_unspecified() {
-                let key = match ip {
-                    std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-                    v4 => format!("{v4}:{port}"),
-                };
-                *counts.entry(key).or_insert(0) += 1;
-            }
-        }
-    }
-    let mut v: Vec<RemoteCount> = counts
-        .into_iter()
-        .map(|(remote, count)| RemoteCount { remote, count })
-        .collect();
-    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.remote.cmp(&b.remote)));
-    v.truncate(top);
-    v
+    count_remotes(endpoints, top, |ip, port| match ip {
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        v4 => format!("{v4}:{port}"),
+    })
 }
 
 /// Remote endpoints grouped by network (IPv4 /24, IPv6 /64) and port, most first: thousands of
@@ -224,26 +210,32 @@ pub fn top_remote_networks<'a>(
     endpoints: impl Iterator<Item = &'a Endpoint>,
     top: usize,
 ) -> Vec<RemoteCount> {
+    count_remotes(endpoints, top, |ip, port| match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24:{port}", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("[{net}/64]:{port}")
+        }
+    })
+}
+
+/// Counts endpoints with a real peer under `key(ip, port)`, most first, ties by key.
+fn count_remotes<'a>(
+    endpoints: impl Iterator<Item = &'a Endpoint>,
+    top: usize,
+    key: impl Fn(IpAddr, u16) -> String,
+) -> Vec<RemoteCount> {
     let mut counts: HashMap<String, u64> = HashMap::new();
     for e in endpoints {
-        let (Some(ip), Some(port)) = (e.remote_ip, e.remote_port) else {
-            continue;
-        };
-        if port == 0 || ip.is_unspecified() {
-            continue;
+        if let (Some(ip), Some(port)) = (e.remote_ip, e.remote_port) {
+            if port != 0 && !ip.is_unspecified() {
+                *counts.entry(key(ip, port)).or_insert(0) += 1;
+            }
         }
-        let key = match ip {
-            std::net::IpAddr::V4(v4) => {
-                let o = v4.octets();
-                format!("{}.{}.{}.0/24:{port}", o[0], o[1], o[2])
-            }
-            std::net::IpAddr::V6(v6) => {
-                let s = v6.segments();
-                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                format!("[{net}/64]:{port}")
-            }
-        };
-        *counts.entry(key).or_insert(0) += 1;
     }
     let mut v: Vec<RemoteCount> = counts
         .into_iter()

@@ -12,7 +12,9 @@
 
 use super::hash::HashHeader;
 use super::obj::has_tag;
+use super::tables;
 use crate::diag::Diagnostics;
+use crate::model::ObjectKind;
 use crate::target::{ModuleInfo, Target, TargetExt};
 use crate::walk::is_kernel_ptr;
 use std::collections::HashMap;
@@ -230,48 +232,22 @@ fn pool_root(t: &dyn Target, l: &TcpipLayout, v: u64) -> Option<(PortPoolRoot, b
     None
 }
 
-/// Tells a TCP pool from a UDP pool by the tags of the objects its first assignment holds.
+/// Tells a TCP pool from a UDP pool by the kind of the first object its assignments hold.
 fn pool_is_tcp(t: &dyn Target, l: &TcpipLayout, pool: u64) -> Option<bool> {
     let pp = &l.port_pool;
-    let mask = !((1u64 << pp.entry_tag_bits) - 1);
-    for block in 0..256u64 {
-        let Ok(inpa) = t.read_u64(pool + u64::from(pp.port_assignments.preferred()) + 8 * block)
-        else {
-            continue;
-        };
-        if inpa == 0 || !has_tag(t, inpa, &pp.assignment_tags) {
-            continue;
-        }
-        let Some(entries) = pp.inpa_entries.candidates.iter().find_map(|&o| {
-            t.read_u64(inpa + u64::from(o))
-                .ok()
-                .filter(|&e| is_kernel_ptr(e, 0x1000))
-        }) else {
-            continue;
-        };
-        for port in 0..256u64 {
-            let Ok(e) = t.read_u64(
-                entries
-                    + port * u64::from(pp.entry_stride.preferred())
-                    + u64::from(pp.entry_ptr.preferred()),
-            ) else {
-                continue;
-            };
-            let link = e & mask;
+    (0..256u16).find_map(|block| {
+        let entries = tables::assignment_entries(t, pp, pool, block)?;
+        (0..256u16).find_map(|low| {
+            let e = t
+                .read_u64(tables::entry_address(pp, entries, block << 8 | low))
+                .ok()?;
+            let link = e & tables::tag_mask(pp);
+            // An empty entry: no object on this port.
             if link == 0 {
-                continue;
+                return None;
             }
-            // The same window the walker searches for the object owning the link (MPF, facts 1.6).
-            for off in (0x10..=0xC0u64).step_by(8) {
-                let obj = link.wrapping_sub(off);
-                if has_tag(t, obj, &l.udp.tags) {
-                    return Some(false);
-                }
-                if has_tag(t, obj, &l.listener.tags) || has_tag(t, obj, &l.tcb.tags) {
-                    return Some(true);
-                }
-            }
-        }
-    }
-    None
+            let (kind, _) = tables::holder_at(t, l, link)?;
+            Some(kind != ObjectKind::Udp)
+        })
+    })
 }

@@ -5,11 +5,12 @@ use super::hash::{walk_table, HashHeader};
 use super::obj::{has_tag, pool_tag};
 use super::parse::Parser;
 use crate::analysis::capacity::PortBitmap;
+use crate::model::ObjectKind;
 use crate::model::Protocol;
-use crate::target::TargetExt;
+use crate::target::{Target, TargetExt};
 use crate::walk::is_kernel_ptr;
 use std::collections::{BTreeSet, HashSet};
-use symbols::layouts::PortPoolRoot;
+use symbols::layouts::{PortPoolLayout, PortPoolRoot, TcpipLayout};
 
 /// Objects chained on one port (listeners sharing a port, SO_REUSEADDR binds).
 const MAX_CHAIN: usize = 4096;
@@ -213,9 +214,7 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
         .filter(|&n| raw[(n / 8) as usize] >> (n % 8) & 1 == 1)
         .map(|n| n as u16)
         .collect();
-    let mask = !((1u64 << l.entry_tag_bits) - 1);
-    let stride = u64::from(l.entry_stride.preferred());
-    let entry_ptr = u64::from(l.entry_ptr.preferred());
+    let mask = tag_mask(l);
     let mut inpa_cache: std::collections::HashMap<u16, Option<u64>> = Default::default();
     for &port in &ports {
         if port == 0 {
@@ -229,19 +228,9 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
             break;
         }
         let block = port >> 8;
-        let entries = *inpa_cache.entry(block).or_insert_with(|| {
-            let inpa = t
-                .read_u64(pool + u64::from(l.port_assignments.preferred()) + 8 * u64::from(block))
-                .ok()?;
-            if !has_tag(t, inpa, &l.assignment_tags) {
-                return None;
-            }
-            l.inpa_entries.candidates.iter().find_map(|&off| {
-                t.read_u64(inpa + u64::from(off))
-                    .ok()
-                    .filter(|&e| is_kernel_ptr(e, 0x1000))
-            })
-        });
+        let entries = *inpa_cache
+            .entry(block)
+            .or_insert_with(|| assignment_entries(t, l, pool, block));
         let Some(entries) = entries else {
             p.diag.warn(
                 "port-assignment",
@@ -253,7 +242,7 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
             );
             continue;
         };
-        let Ok(first) = t.read_u64(entries + stride * u64::from(port & 0xFF) + entry_ptr) else {
+        let Ok(first) = t.read_u64(entry_address(l, entries, port)) else {
             p.diag.warn(
                 "port-assignment",
                 format!("{protocol} port {port}: assignment entry unreadable"),
@@ -282,39 +271,72 @@ pub fn walk_port_pool(p: &mut Parser<'_>, protocol: Protocol) -> Option<PortBitm
     Some(PortBitmap { ports })
 }
 
-/// Parses the object whose port-assignment link is at `link`: a listener, a UDP endpoint or a TCB,
-/// decided by pool tag. MemProcFS's generic rule searches a window before the link for the
-/// header (facts 1.6); the layout's link offsets are tried first.
+/// Parses the object whose port-assignment link is at `link`; false when no known object owns it.
 fn assigned_object(p: &mut Parser<'_>, link: u64) -> bool {
-    let t = p.target;
-    let l = p.layout;
+    match holder_at(p.target, p.layout, link) {
+        Some((ObjectKind::Listener, obj)) => p.listener(obj, "port-pool"),
+        Some((ObjectKind::Udp, obj)) => p.udp(obj, "port-pool"),
+        Some((_, obj)) => p.tcb(obj, "port-pool"),
+        None => return false,
+    }
+    true
+}
+
+/// Low bits of an assignment-entry pointer that are flags (V3 masks 2, MPF 3; facts 1.6).
+pub(super) fn tag_mask(l: &PortPoolLayout) -> u64 {
+    !((1u64 << l.entry_tag_bits) - 1)
+}
+
+/// The page-aligned entry array of the InPA block covering ports `block << 8 ..= block << 8 | 0xFF`.
+pub(super) fn assignment_entries(
+    t: &dyn Target,
+    l: &PortPoolLayout,
+    pool: u64,
+    block: u16,
+) -> Option<u64> {
+    let inpa = t
+        .read_u64(pool + u64::from(l.port_assignments.preferred()) + 8 * u64::from(block))
+        .ok()?;
+    if inpa == 0 || !has_tag(t, inpa, &l.assignment_tags) {
+        return None;
+    }
+    l.inpa_entries.candidates.iter().find_map(|&off| {
+        t.read_u64(inpa + u64::from(off))
+            .ok()
+            .filter(|&e| is_kernel_ptr(e, 0x1000))
+    })
+}
+
+/// Where the tagged chain pointer of `port` sits in its block's entry array.
+pub(super) fn entry_address(l: &PortPoolLayout, entries: u64, port: u16) -> u64 {
+    entries
+        + u64::from(l.entry_stride.preferred()) * u64::from(port & 0xFF)
+        + u64::from(l.entry_ptr.preferred())
+}
+
+/// The object whose port-assignment link is at `link`, decided by pool tag: the layout's link
+/// offsets first, then MemProcFS's generic window (a TcpL/TcpE/UdpA header up to 0xC0 bytes
+/// before the link, facts 1.6).
+pub(super) fn holder_at(t: &dyn Target, l: &TcpipLayout, link: u64) -> Option<(ObjectKind, u64)> {
     let lis = link.wrapping_sub(u64::from(l.listener.link.preferred()));
     if has_tag(t, lis, &l.listener.tags) {
-        p.listener(lis, "port-pool");
-        return true;
+        return Some((ObjectKind::Listener, lis));
     }
     let udp = link.wrapping_sub(u64::from(l.udp.link.preferred()));
     if has_tag(t, udp, &l.udp.tags) {
-        p.udp(udp, "port-pool");
-        return true;
+        return Some((ObjectKind::Udp, udp));
     }
-    for off in (0x10..=0xC0u64).step_by(8) {
+    (0x10..=0xC0u64).step_by(8).find_map(|off| {
         let obj = link.wrapping_sub(off);
-        match pool_tag(t, obj) {
-            Some(tag) if l.tcb.tags.accepts(tag) => {
-                p.tcb(obj, "port-pool");
-                return true;
-            }
-            Some(tag) if l.listener.tags.accepts(tag) => {
-                p.listener(obj, "port-pool");
-                return true;
-            }
-            Some(tag) if l.udp.tags.accepts(tag) => {
-                p.udp(obj, "port-pool");
-                return true;
-            }
-            _ => {}
+        let tag = pool_tag(t, obj)?;
+        if l.tcb.tags.accepts(tag) {
+            Some((ObjectKind::Tcb, obj))
+        } else if l.listener.tags.accepts(tag) {
+            Some((ObjectKind::Listener, obj))
+        } else if l.udp.tags.accepts(tag) {
+            Some((ObjectKind::Udp, obj))
+        } else {
+            None
         }
-    }
-    false
+    })
 }

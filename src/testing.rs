@@ -3,6 +3,7 @@
 //! Memory is sparse (4 KiB pages created on write); symbols, types and modules are plain maps.
 //! Unwritten memory is unreadable, as absent pages are in a kernel dump.
 
+use crate::kernel::EprocessOffsets;
 use crate::target::{ModuleInfo, Target, TargetClock, TargetError};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -64,6 +65,44 @@ impl MemTarget {
     pub fn add_field(&mut self, module: &str, ty: &str, field: &str, off: u64) {
         self.fields
             .insert((module.into(), ty.into(), field.into()), off);
+    }
+
+    /// A process list as the kernel keeps it: `nt!PsActiveProcessHead` at `head`, the
+    /// `nt!_EPROCESS` field offsets of `offsets`, and for each `(pid, image, eprocess)` an EPROCESS
+    /// with `Pcb.Header.Type` 3, its pid and NUL-terminated image name, linked both ways in order.
+    pub fn add_process_list(
+        &mut self,
+        head: u64,
+        offsets: &EprocessOffsets,
+        procs: &[(u64, &str, u64)],
+    ) {
+        self.add_symbol("nt", "PsActiveProcessHead", head);
+        for (field, off) in [
+            ("UniqueProcessId", offsets.unique_process_id),
+            ("ActiveProcessLinks", offsets.active_process_links),
+            ("CreateTime", offsets.create_time),
+            ("ExitTime", offsets.exit_time),
+            ("ImageFileName", offsets.image_file_name),
+            ("InheritedFromUniqueProcessId", offsets.inherited_from),
+        ] {
+            self.add_field("nt", "_EPROCESS", field, off);
+        }
+        let mut links = vec![head];
+        links.extend(procs.iter().map(|p| p.2 + offsets.active_process_links));
+        for &(pid, image, eprocess) in procs {
+            // KPROCESS.Header.Type = ProcessObject (3), which the engine checks.
+            self.put(eprocess, &[3]);
+            self.put_u64(eprocess + offsets.unique_process_id, pid);
+            self.put(eprocess + offsets.image_file_name, image.as_bytes());
+            self.put(
+                eprocess + offsets.image_file_name + image.len() as u64,
+                &[0],
+            );
+        }
+        for (i, &link) in links.iter().enumerate() {
+            self.put_u64(link, links[(i + 1) % links.len()]);
+            self.put_u64(link + 8, links[(i + links.len() - 1) % links.len()]);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 use crate::command::{run, Cmd, Outcome};
 use crate::markup::{Buffered, Emit, Mask};
+use portleak::kernel::EprocessOffsets;
 use portleak::render::PlainText;
 use portleak::testing::MemTarget;
 use portleak::{ModuleInfo, Target};
@@ -7,9 +8,14 @@ use portleak::{ModuleInfo, Target};
 const NT: u64 = 0xFFFF_F800_1000_0000;
 const HEAD: u64 = NT + 0x2000;
 const PROCS: u64 = 0xFFFF_C000_0100_0000;
-const PID_OFF: u64 = 0x2e8;
-const LINKS_OFF: u64 = 0x2f0;
-const NAME_OFF: u64 = 0x450;
+const EPROCESS_OFFSETS: EprocessOffsets = EprocessOffsets {
+    unique_process_id: 0x2e8,
+    active_process_links: 0x2f0,
+    create_time: 0x300,
+    exit_time: 0x308,
+    image_file_name: 0x450,
+    inherited_from: 0x3e0,
+};
 
 /// A kernel with a process list of three (System, and two with hostile names) and nothing else.
 fn kernel() -> MemTarget {
@@ -23,34 +29,12 @@ fn kernel() -> MemTarget {
         file_version: Some([10, 0, 17763, 1]),
     }];
     t.build = Some(17763);
-    t.add_symbol("nt", "PsActiveProcessHead", HEAD);
-    for (f, off) in [
-        ("UniqueProcessId", PID_OFF),
-        ("ActiveProcessLinks", LINKS_OFF),
-        ("CreateTime", 0x300),
-        ("ExitTime", 0x308),
-        ("ImageFileName", NAME_OFF),
-        ("InheritedFromUniqueProcessId", 0x3e0),
-    ] {
-        t.add_field("nt", "_EPROCESS", f, off);
-    }
-    let procs: [(u64, &[u8]); 3] = [(4, b"System"), (1234, b"100%s<&\">.exe"), (88, b"svc.exe")];
-    let links: Vec<u64> = (0..procs.len() as u64)
-        .map(|i| PROCS + i * 0x1000 + LINKS_OFF)
+    let procs = [(4, "System"), (1234, "100%s<&\">.exe"), (88, "svc.exe")];
+    let procs: Vec<(u64, &str, u64)> = (0u64..)
+        .zip(procs)
+        .map(|(i, (pid, name))| (pid, name, PROCS + i * 0x1000))
         .collect();
-    for (i, (pid, name)) in procs.iter().enumerate() {
-        let ep = PROCS + i as u64 * 0x1000;
-        // KPROCESS.Header.Type = ProcessObject (3), which the engine checks.
-        t.put(ep, &[3]);
-        t.put_u64(ep + PID_OFF, *pid);
-        t.put(ep + NAME_OFF, name);
-        let next = links.get(i + 1).copied().unwrap_or(HEAD);
-        let prev = if i == 0 { HEAD } else { links[i - 1] };
-        t.put_u64(ep + LINKS_OFF, next);
-        t.put_u64(ep + LINKS_OFF + 8, prev);
-    }
-    t.put_u64(HEAD, links[0]);
-    t.put_u64(HEAD + 8, *links.last().unwrap());
+    t.add_process_list(HEAD, &EPROCESS_OFFSETS, &procs);
     t
 }
 

@@ -1,5 +1,6 @@
 //! The in-memory machines the checks run against.
 
+use portleak::kernel::EprocessOffsets;
 use portleak::testing::MemTarget;
 use portleak::{ModuleInfo, TargetClock};
 
@@ -12,10 +13,15 @@ pub const AFD_BASE: u64 = 0xFFFF_F800_3000_0000;
 
 pub const PS_HEAD: u64 = NT_BASE + 0x2000;
 pub const PROCS: u64 = 0xFFFF_C000_0100_0000;
-const PID_OFF: u64 = 0x2e8;
-const LINKS_OFF: u64 = 0x2f0;
-// 8- but not 16-aligned, so a 15-byte ImageFileName read can straddle a page.
-const NAME_OFF: u64 = 0x458;
+/// ImageFileName at 0x458 is 8- but not 16-aligned, so a 15-byte name read can straddle a page.
+const EPROCESS_OFFSETS: EprocessOffsets = EprocessOffsets {
+    unique_process_id: 0x2e8,
+    active_process_links: 0x2f0,
+    create_time: 0x300,
+    exit_time: 0x308,
+    image_file_name: 0x458,
+    inherited_from: 0x3e0,
+};
 
 /// Processes of [`with_processes`]: names with printf conversions and DML metacharacters. The
 /// third one's EPROCESS sits so that ImageFileName crosses a page boundary.
@@ -28,34 +34,11 @@ pub const PROCESSES: [(u64, &str, u64); 3] = [
 /// [`bare_kernel`] plus nt!_EPROCESS type information and a process list of [`PROCESSES`].
 pub fn with_processes() -> MemTarget {
     let mut t = bare_kernel();
-    t.add_symbol("nt", "PsActiveProcessHead", PS_HEAD);
     t.types.insert(("nt".into(), "_EPROCESS".into()), 0x850);
-    for (f, off) in [
-        ("UniqueProcessId", PID_OFF),
-        ("ActiveProcessLinks", LINKS_OFF),
-        ("CreateTime", 0x300),
-        ("ExitTime", 0x308),
-        ("ImageFileName", NAME_OFF),
-        ("InheritedFromUniqueProcessId", 0x3e0),
-    ] {
-        t.add_field("nt", "_EPROCESS", f, off);
+    t.add_process_list(PS_HEAD, &EPROCESS_OFFSETS, &PROCESSES);
+    for (_, _, ep) in PROCESSES {
+        t.put_u64(ep + EPROCESS_OFFSETS.create_time, NOW - 3600 * 10_000_000);
     }
-    let links: Vec<u64> = PROCESSES.iter().map(|p| p.2 + LINKS_OFF).collect();
-    for (i, (pid, name, ep)) in PROCESSES.iter().enumerate() {
-        // KPROCESS.Header.Type = ProcessObject (3), which the engine checks.
-        t.put(*ep, &[3]);
-        t.put_u64(ep + PID_OFF, *pid);
-        t.put(ep + NAME_OFF, name.as_bytes());
-        t.put(ep + NAME_OFF + name.len() as u64, &[0]);
-        t.put_u64(ep + 0x300, NOW - 3600 * 10_000_000);
-        t.put_u64(ep + LINKS_OFF, links.get(i + 1).copied().unwrap_or(PS_HEAD));
-        t.put_u64(
-            ep + LINKS_OFF + 8,
-            if i == 0 { PS_HEAD } else { links[i - 1] },
-        );
-    }
-    t.put_u64(PS_HEAD, links[0]);
-    t.put_u64(PS_HEAD + 8, links[links.len() - 1]);
     t
 }
 

@@ -26,12 +26,7 @@ const OFFSETS: EprocessOffsets = EprocessOffsets {
 /// One process (pid 1536, java.exe) on PsActiveProcessHead.
 fn kernel() -> MemTarget {
     let mut t = MemTarget::new();
-    t.add_symbol("nt", "PsActiveProcessHead", HEAD);
-    t.put_u64(HEAD, EPROCESS + 0x2E8);
-    t.put_u64(EPROCESS + 0x2E8, HEAD);
-    t.put(EPROCESS, &[3]);
-    t.put_u64(EPROCESS + 0x2E0, 1536);
-    t.put(EPROCESS + 0x450, b"java.exe\0");
+    t.add_process_list(HEAD, &OFFSETS, &[(1536, "java.exe", EPROCESS)]);
     t
 }
 

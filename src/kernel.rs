@@ -23,6 +23,7 @@ mod kuser {
     pub const NT_MAJOR_VERSION: u64 = 0x26C;
     pub const NT_MINOR_VERSION: u64 = 0x270;
     pub const TICK_COUNT: u64 = 0x320;
+    pub const NT_PRODUCT_TYPE: u64 = 0x264;
 }
 
 /// Most processes a machine can have before we call the list corrupt.
@@ -360,7 +361,7 @@ pub fn read_clock(target: &dyn Target, diag: &mut Diagnostics) -> Clock {
         }
     }
     clock.product_type = target
-        .read_u32(base + kuser_field(target, "NtProductType", 0x264))
+        .read_u32(base + kuser_field(target, "NtProductType", kuser::NT_PRODUCT_TYPE))
         .ok()
         .filter(|p| (1..=3).contains(p));
     clock
@@ -448,6 +449,42 @@ mod tests {
         let mut d = Diagnostics::new();
         read_clock(&t, &mut d);
         assert_eq!(d.count("clock"), 1);
+    }
+
+    /// The constants are needed before the build is known; they must equal every built-in nt
+    /// table's KUSER_SHARED_DATA offsets, which cover 7600-26100.
+    #[test]
+    fn kuser_constants_match_every_builtin_table() {
+        for t in symbols::layouts::nt_tables().unwrap() {
+            let k = &t.kuser;
+            assert_eq!(k.address, KUSER_SHARED_DATA, "{}", t.id);
+            for (name, constant, offset) in [
+                (
+                    "TickCountMultiplier",
+                    kuser::TICK_COUNT_MULTIPLIER,
+                    &k.tick_count_multiplier,
+                ),
+                ("InterruptTime", kuser::INTERRUPT_TIME, &k.interrupt_time),
+                ("SystemTime", kuser::SYSTEM_TIME, &k.system_time),
+                ("NtProductType", kuser::NT_PRODUCT_TYPE, &k.nt_product_type),
+                (
+                    "NtMajorVersion",
+                    kuser::NT_MAJOR_VERSION,
+                    &k.nt_major_version,
+                ),
+                (
+                    "NtMinorVersion",
+                    kuser::NT_MINOR_VERSION,
+                    &k.nt_minor_version,
+                ),
+                ("TickCountQuad", kuser::TICK_COUNT, &k.tick_count_quad),
+            ] {
+                assert_eq!(constant, u64::from(offset.preferred()), "{} {name}", t.id);
+            }
+            if let Some(b) = &k.nt_build_number {
+                assert_eq!(kuser::NT_BUILD_NUMBER, u64::from(b.preferred()), "{}", t.id);
+            }
+        }
     }
 
     #[test]

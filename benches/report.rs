@@ -8,57 +8,12 @@
 
 use portleak::analysis::{analyze, Options};
 use portleak::offline::OfflineTarget;
-use portleak::{ModuleInfo, Target, TargetClock, TargetError};
-use std::cell::RefCell;
-use std::collections::HashSet;
+use portleak::testing::Watched;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 use symbols::{SymbolCache, SymbolPath};
-
-/// Counts the distinct 4 KiB pages the engine reads.
-struct Counting<'a> {
-    inner: &'a dyn Target,
-    pages: RefCell<HashSet<u64>>,
-}
-
-impl Target for Counting<'_> {
-    fn read_virtual(&self, va: u64, buf: &mut [u8]) -> Result<usize, TargetError> {
-        let n = self.inner.read_virtual(va, buf)?;
-        let mut pages = self.pages.borrow_mut();
-        let mut p = va & !0xFFF;
-        while p < va + n as u64 {
-            pages.insert(p);
-            p += 0x1000;
-        }
-        Ok(n)
-    }
-    fn modules(&self) -> Result<Vec<ModuleInfo>, TargetError> {
-        self.inner.modules()
-    }
-    fn symbol_address(&self, m: &str, s: &str) -> Result<u64, TargetError> {
-        self.inner.symbol_address(m, s)
-    }
-    fn type_size(&self, m: &str, t: &str) -> Result<u64, TargetError> {
-        self.inner.type_size(m, t)
-    }
-    fn field_offset(&self, m: &str, t: &str, f: &str) -> Result<u64, TargetError> {
-        self.inner.field_offset(m, t, f)
-    }
-    fn clock(&self) -> TargetClock {
-        self.inner.clock()
-    }
-    fn build_number(&self) -> Option<u32> {
-        self.inner.build_number()
-    }
-    fn process_list_head(&self) -> Option<u64> {
-        self.inner.process_list_head()
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
 
 fn vm_hwm_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -83,12 +38,9 @@ fn child(dump: &Path, symbols: &Path, runs: usize) {
         let d = dumps::Dump::open(dump).expect("dump opens");
         let t = OfflineTarget::new(&d, sym.clone(), cache.clone());
         let a = if i == 0 {
-            let c = Counting {
-                inner: &t,
-                pages: RefCell::new(HashSet::new()),
-            };
+            let c = Watched::new(&t);
             let a = analyze(&c, &Options::default());
-            touched = c.pages.borrow().len();
+            touched = c.pages_read();
             a
         } else {
             analyze(&t, &Options::default())

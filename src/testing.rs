@@ -186,3 +186,70 @@ impl Target for MemTarget {
         "in-memory test target".into()
     }
 }
+
+/// Wraps a target to watch the engine: counts the distinct 4 KiB pages it reads, and (when
+/// `interrupt_after` is set) reports Ctrl+Break once that many interrupt polls have passed.
+pub struct Watched<'a> {
+    pub inner: &'a dyn Target,
+    pub interrupt_after: Option<u64>,
+    pages: std::cell::RefCell<std::collections::HashSet<u64>>,
+    polls: Cell<u64>,
+}
+
+impl<'a> Watched<'a> {
+    pub fn new(inner: &'a dyn Target) -> Self {
+        Self {
+            inner,
+            interrupt_after: None,
+            pages: Default::default(),
+            polls: Cell::new(0),
+        }
+    }
+
+    /// Distinct pages read so far.
+    pub fn pages_read(&self) -> usize {
+        self.pages.borrow().len()
+    }
+}
+
+impl Target for Watched<'_> {
+    fn read_virtual(&self, va: u64, buf: &mut [u8]) -> Result<usize, TargetError> {
+        let n = self.inner.read_virtual(va, buf)?;
+        let mut pages = self.pages.borrow_mut();
+        let mut p = va & !(PAGE - 1);
+        while p < va.saturating_add(n as u64) {
+            pages.insert(p);
+            p += PAGE;
+        }
+        Ok(n)
+    }
+    fn modules(&self) -> Result<Vec<ModuleInfo>, TargetError> {
+        self.inner.modules()
+    }
+    fn symbol_address(&self, module: &str, symbol: &str) -> Result<u64, TargetError> {
+        self.inner.symbol_address(module, symbol)
+    }
+    fn type_size(&self, module: &str, ty: &str) -> Result<u64, TargetError> {
+        self.inner.type_size(module, ty)
+    }
+    fn field_offset(&self, module: &str, ty: &str, field: &str) -> Result<u64, TargetError> {
+        self.inner.field_offset(module, ty, field)
+    }
+    fn clock(&self) -> TargetClock {
+        self.inner.clock()
+    }
+    fn build_number(&self) -> Option<u32> {
+        self.inner.build_number()
+    }
+    fn process_list_head(&self) -> Option<u64> {
+        self.inner.process_list_head()
+    }
+    fn interrupted(&self) -> bool {
+        let n = self.polls.get() + 1;
+        self.polls.set(n);
+        self.interrupt_after.is_some_and(|k| n > k) || self.inner.interrupted()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}

@@ -137,54 +137,14 @@ fn truncated_dump_opens_partially_or_fails_clearly() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A target that reports Ctrl+Break after a number of polls, as the debugger does.
-struct Interrupting<'a> {
-    inner: &'a dyn portleak::Target,
-    polls_left: std::cell::Cell<u64>,
-}
-
-impl portleak::Target for Interrupting<'_> {
-    fn read_virtual(&self, va: u64, buf: &mut [u8]) -> Result<usize, portleak::TargetError> {
-        self.inner.read_virtual(va, buf)
-    }
-    fn modules(&self) -> Result<Vec<portleak::ModuleInfo>, portleak::TargetError> {
-        self.inner.modules()
-    }
-    fn symbol_address(&self, m: &str, s: &str) -> Result<u64, portleak::TargetError> {
-        self.inner.symbol_address(m, s)
-    }
-    fn type_size(&self, m: &str, t: &str) -> Result<u64, portleak::TargetError> {
-        self.inner.type_size(m, t)
-    }
-    fn field_offset(&self, m: &str, t: &str, f: &str) -> Result<u64, portleak::TargetError> {
-        self.inner.field_offset(m, t, f)
-    }
-    fn clock(&self) -> portleak::TargetClock {
-        self.inner.clock()
-    }
-    fn build_number(&self) -> Option<u32> {
-        self.inner.build_number()
-    }
-    fn interrupted(&self) -> bool {
-        let n = self.polls_left.get();
-        self.polls_left.set(n.saturating_sub(1));
-        n == 0
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
-
 #[test]
 fn interrupted_walk_gives_a_partial_report() {
     let (built, dir) = build("a-2008r2-497-day", "intr");
     let d = dumps::Dump::open(&built.dump).unwrap();
     let sym = common::symbol_path(&built.symbols_dir);
     let inner = OfflineTarget::new(&d, sym, Arc::new(SymbolCache::new()));
-    let t = Interrupting {
-        inner: &inner,
-        polls_left: std::cell::Cell::new(200),
-    };
+    let mut t = portleak::testing::Watched::new(&inner);
+    t.interrupt_after = Some(200);
     let a = analyze(&t, &Options::default());
     assert!(a.partial);
     assert!(a.endpoints.len() < built.truth_data.endpoints.len());

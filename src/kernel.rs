@@ -254,10 +254,6 @@ impl Processes {
             .and_then(|&i| self.list.get(i))
     }
 
-    pub fn by_pid(&self, pid: u64) -> Option<&Process> {
-        self.list.iter().find(|p| p.pid == pid)
-    }
-
     pub fn all(&self) -> &[Process] {
         &self.list
     }

@@ -60,12 +60,6 @@ pub struct ModuleInfo {
     pub file_version: Option<[u16; 4]>,
 }
 
-impl ModuleInfo {
-    pub fn contains(&self, va: u64) -> bool {
-        va >= self.base && va - self.base < u64::from(self.size)
-    }
-}
-
 /// What the target knows of the machine's clock outside of memory (the dump header, or
 /// `IDebugControl2::GetCurrentTimeDate`/`GetCurrentSystemUpTime`). The engine prefers
 /// KUSER_SHARED_DATA and uses these to cross-check.

@@ -42,10 +42,6 @@ impl Globals {
                 .ok_or_else(|| e.to_string()),
         }
     }
-
-    pub fn is_inferred(&self) -> bool {
-        !self.inferred.is_empty()
-    }
 }
 
 type CacheKey = (u32, u32);

@@ -23,7 +23,6 @@ pub struct TcpipScan {
     pub endpoints: Vec<Endpoint>,
     pub tcp_ports: Option<PortBitmap>,
     pub udp_ports: Option<PortBitmap>,
-    pub hash_tables_walked: usize,
 }
 
 /// Walks the partition tables and both port pools.
@@ -38,7 +37,7 @@ pub fn scan(
     let globals = infer::globals(target, module, layout, diag);
     let mut p = parse::Parser::new(target, layout, procs, diag);
     p.globals = globals;
-    let hash_tables_walked = tables::walk_partitions(&mut p);
+    tables::walk_partitions(&mut p);
     // After Ctrl+Break the user wants what there is now, not the next phase.
     let stopped = |p: &parse::Parser<'_>| p.diag.count("interrupted") > 0 || p.target.interrupted();
     let tcp_ports = if stopped(&p) {
@@ -55,6 +54,5 @@ pub fn scan(
         endpoints: p.endpoints,
         tcp_ports,
         udp_ports,
-        hash_tables_walked,
     }
 }

@@ -17,8 +17,8 @@ const MAX_CHAIN: usize = 4096;
 /// The port bitmap covers every 16-bit port.
 const PORT_BITS: u32 = 65536;
 
-/// Walks every partition's hash tables; returns how many tables were walked.
-pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
+/// Walks every partition's hash tables.
+pub fn walk_partitions(p: &mut Parser<'_>) {
     let t = p.target;
     let l = &p.layout.partition;
     let table = match p
@@ -32,12 +32,12 @@ pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
                 "partition-table",
                 format!("tcpip!PartitionTable holds {v:#x}, not a kernel pointer"),
             );
-            return 0;
+            return;
         }
         Err(e) => {
             p.diag
                 .warn("partition-table", format!("tcpip!PartitionTable: {e}"));
-            return 0;
+            return;
         }
     };
     // MemProcFS reads a DWORD and rejects 0 or > 64; volatility3 reads one byte (facts 1.1).
@@ -52,12 +52,12 @@ pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
                 "partition-table",
                 format!("tcpip!PartitionCount is {n}, outside 1..={}", l.max_count),
             );
-            return 0;
+            return;
         }
         Err(e) => {
             p.diag
                 .warn("partition-table", format!("tcpip!PartitionCount: {e}"));
-            return 0;
+            return;
         }
     };
     let fields = [
@@ -113,7 +113,6 @@ pub fn walk_partitions(p: &mut Parser<'_>) -> usize {
             }
         }
     }
-    walked.len()
 }
 
 /// Where a protocol's INET_PORT_POOL is.
